@@ -1,0 +1,21 @@
+"""Helpers for the policy-gradient course.
+
+The chapters teach policies, objectives and gradient estimators in their own cells; this
+package holds the plumbing they share: seeded environments, batched rollouts, evaluation,
+plots and CartPole pictures.
+"""
+
+from pgcourse.envs import make_env, make_vec_env
+from pgcourse.evaluate import EvalResult, evaluate
+from pgcourse.rollout import Batch, rollout
+from pgcourse.seeding import seed_everything
+
+__all__ = [
+    "Batch",
+    "EvalResult",
+    "evaluate",
+    "make_env",
+    "make_vec_env",
+    "rollout",
+    "seed_everything",
+]

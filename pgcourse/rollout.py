@@ -1,0 +1,132 @@
+"""Collect whole episodes from a policy as padded tensors with an alive-mask."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch.distributions import Distribution
+
+Policy = Callable[[torch.Tensor], Distribution]
+"""A policy maps a batch of observations, shape (n, obs_dim), to a distribution over actions."""
+
+
+@dataclass
+class Batch:
+    """A batch of ``n`` episodes padded to the longest one, ``T`` steps.
+
+    Step ``t`` of episode ``i`` happened if and only if ``mask[i, t]``; padded steps hold
+    zeros, so sums over ``t`` of ``rewards`` or ``mask * anything`` only see real steps.
+    ``log_probs`` are recorded without gradient: to differentiate them, recompute them in
+    one pass with ``policy(batch.obs).log_prob(batch.actions)``.
+    """
+
+    obs: torch.Tensor  # (n, T, obs_dim) float32: the state s_t seen before acting
+    actions: torch.Tensor  # (n, T) int64: the action a_t taken in s_t
+    rewards: torch.Tensor  # (n, T) float32: the reward r_{t+1} for a_t, zero when padded
+    log_probs: torch.Tensor  # (n, T) float32: log pi(a_t | s_t) when sampled, zero when padded
+    mask: torch.Tensor  # (n, T) bool: True on the steps that really happened
+
+    @property
+    def num_episodes(self) -> int:
+        return self.mask.shape[0]
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """Number of steps of each episode, shape (n,)."""
+        return self.mask.sum(dim=1)
+
+    @property
+    def num_steps(self) -> int:
+        """Environment steps taken by the whole batch."""
+        return int(self.mask.sum())
+
+    @property
+    def episode_returns(self) -> torch.Tensor:
+        """Undiscounted return of each episode, shape (n,)."""
+        return self.rewards.sum(dim=1)
+
+
+def _as_batch_env(env: gym.Env | gym.vector.VectorEnv) -> tuple[int, bool]:
+    if isinstance(env, gym.vector.VectorEnv):
+        return env.num_envs, True
+    if isinstance(env, gym.Env):
+        return 1, False
+    raise ValueError(f"env must be a gymnasium Env or VectorEnv, got {type(env).__name__}")
+
+
+@torch.no_grad()
+def _run_lockstep(
+    policy: Policy, env: gym.Env | gym.vector.VectorEnv, greedy: bool, seed: int | None
+) -> dict[str, torch.Tensor]:
+    """Run one episode in every sub-environment at once, until all of them have ended."""
+    width, vectorised = _as_batch_env(env)
+    obs, _ = env.reset(seed=seed)
+    alive = np.ones(width, dtype=bool)
+    steps: dict[str, list] = {"obs": [], "actions": [], "rewards": [], "log_probs": [], "mask": []}
+    while alive.any():
+        obs_t = torch.as_tensor(np.reshape(obs, (width, -1)), dtype=torch.float32)
+        dist = policy(obs_t)
+        action = dist.mode if greedy else dist.sample()
+        if action.shape != (width,):
+            raise ValueError(
+                f"the policy's distribution gave actions of shape {tuple(action.shape)} for "
+                f"observations of shape {tuple(obs_t.shape)}: expected one action per row, "
+                f"shape ({width},)"
+            )
+        log_prob = dist.log_prob(action)
+        obs, reward, terminated, truncated, _ = env.step(
+            action.numpy() if vectorised else int(action[0])
+        )
+        live = torch.tensor(alive)  # a copy: `alive` changes below
+        steps["obs"].append(obs_t * live[:, None])
+        steps["actions"].append(action * live)
+        steps["rewards"].append(
+            torch.as_tensor(np.reshape(reward, width), dtype=torch.float32) * live
+        )
+        steps["log_probs"].append(log_prob * live)
+        steps["mask"].append(live)
+        # An ended sub-environment resets on its next step; its steps stay masked from here on.
+        alive &= ~(np.reshape(terminated, width) | np.reshape(truncated, width))
+    return {key: torch.stack(values, dim=1) for key, values in steps.items()}
+
+
+def _pad_and_concat(chunks: list[torch.Tensor]) -> torch.Tensor:
+    longest = max(chunk.shape[1] for chunk in chunks)
+    padded = []
+    for chunk in chunks:
+        pad = torch.zeros(
+            (chunk.shape[0], longest - chunk.shape[1], *chunk.shape[2:]), dtype=chunk.dtype
+        )
+        padded.append(torch.cat([chunk, pad], dim=1))
+    return torch.cat(padded, dim=0)
+
+
+def rollout(
+    policy: Policy,
+    env: gym.Env | gym.vector.VectorEnv,
+    num_episodes: int,
+    *,
+    greedy: bool = False,
+    seed: int | None = None,
+) -> Batch:
+    """Play ``num_episodes`` whole episodes with ``policy`` and return them as a :class:`Batch`.
+
+    A vectorised ``env`` plays ``env.num_envs`` episodes at a time; a single ``env`` plays
+    them one after another. ``greedy=True`` takes the most probable action instead of
+    sampling. ``seed`` reseeds the environment before the first episode.
+    """
+    if not isinstance(num_episodes, int) or num_episodes < 1:
+        raise ValueError(f"num_episodes must be a positive integer, got {num_episodes!r}")
+    width, _ = _as_batch_env(env)
+    chunks: list[dict[str, torch.Tensor]] = []
+    collected = 0
+    while collected < num_episodes:
+        chunk = _run_lockstep(policy, env, greedy, seed if not chunks else None)
+        keep = min(width, num_episodes - collected)
+        chunks.append({key: value[:keep] for key, value in chunk.items()})
+        collected += keep
+    return Batch(**{key: _pad_and_concat([chunk[key] for chunk in chunks]) for key in chunks[0]})

@@ -1,0 +1,80 @@
+"""The book builds with execution and without a single warning; notebooks carry no outputs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def book_build():
+    """Build the book once per test session; the execution cache makes a rebuild fast."""
+    result = subprocess.run(
+        [str(BIN / "jupyter-book"), "build", ".", "-W", "-n", "--keep-going"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return result
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for entry in toc.get("chapters", []):
+        files.append(entry["file"])
+    return files
+
+
+def test_book_builds_without_warnings(book_build):
+    log = book_build.stdout + book_build.stderr
+    assert book_build.returncode == 0, f"jupyter-book build failed:\n{log[-6000:]}"
+    # Sphinx's own warnings look like "file: WARNING: ..."; the kernel's log lines do not count.
+    sphinx_warnings = [line for line in log.splitlines() if ": WARNING:" in line]
+    assert not sphinx_warnings, "the build printed warnings:\n" + "\n".join(sphinx_warnings)
+    assert "build succeeded" in log
+    assert (ROOT / "_build/html/index.html").is_file()
+
+
+def test_every_toc_page_is_built(book_build):
+    for page in toc_files():
+        assert (ROOT / "_build/html" / f"{page}.html").is_file(), f"{page} was not built"
+
+
+def test_pages_outside_the_toc_are_not_built(book_build):
+    html = ROOT / "_build/html"
+    for folder in ("solutions", "exercises", "tests"):
+        assert not (html / folder).exists(), f"{folder}/ was built as book pages"
+
+
+def committed_notebooks() -> list[Path]:
+    listed = subprocess.run(
+        ["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    untracked = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard", "*.ipynb"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    names = (listed.stdout + untracked.stdout).split()
+    return [ROOT / name for name in names]
+
+
+def test_notebooks_are_committed_without_outputs():
+    dirty = []
+    for path in committed_notebooks():
+        cells = json.loads(path.read_text())["cells"]
+        for cell in cells:
+            if cell.get("outputs") or cell.get("execution_count") is not None:
+                dirty.append(path.relative_to(ROOT))
+                break
+    assert not dirty, f"notebooks with outputs (clear them before committing): {dirty}"

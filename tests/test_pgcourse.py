@@ -1,0 +1,153 @@
+"""Unit tests of the pgcourse helper library."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Categorical
+
+import pgcourse as pg
+from pgcourse.plotting import cartpole_animation, cartpole_filmstrip, plot_learning_curves
+
+
+def test_make_env_is_reproducible():
+    first = pg.make_env(seed=3).reset(seed=3)[0]
+    again = pg.make_env(seed=3).reset(seed=3)[0]
+    other = pg.make_env(seed=4).reset(seed=4)[0]
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_vec_env_has_requested_width():
+    envs = pg.make_vec_env(8, seed=0)
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (8, 4)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5])
+def test_vec_env_rejects_bad_counts(bad):
+    with pytest.raises(ValueError, match="num_envs must be a positive integer"):
+        pg.make_vec_env(bad)
+
+
+def test_unknown_env_id_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown environment id 'CartPole-v9'"):
+        pg.make_env("CartPole-v9")
+
+
+@pytest.mark.parametrize("width", [1, 5, 16])
+def test_rollout_masks_every_step_after_an_episode_ends(random_policy, width):
+    env = pg.make_vec_env(width, seed=1) if width > 1 else pg.make_env(seed=1)
+    batch = pg.rollout(random_policy, env, 12, seed=1)
+    n, horizon = batch.mask.shape
+    assert n == 12 and batch.obs.shape == (12, horizon, 4)
+    lengths = batch.lengths
+    # The mask of each episode is a run of ones followed by zeros: no step after the end.
+    steps = torch.arange(horizon)
+    torch.testing.assert_close(batch.mask, steps[None, :] < lengths[:, None])
+    # CartPole pays +1 per step, so the return equals the length and padding pays nothing.
+    torch.testing.assert_close(batch.episode_returns, lengths.float())
+    assert torch.all(batch.obs[~batch.mask] == 0)
+    assert torch.all(batch.log_probs[~batch.mask] == 0)
+    assert batch.num_steps == int(lengths.sum())
+
+
+def test_rollout_log_probs_match_the_policy(random_policy):
+    batch = pg.rollout(random_policy, pg.make_vec_env(4, seed=2), 4, seed=2)
+    recomputed = random_policy(batch.obs).log_prob(batch.actions) * batch.mask
+    torch.testing.assert_close(batch.log_probs, recomputed)
+
+
+def test_single_and_vectorised_rollouts_are_seeded(random_policy):
+    def play():
+        torch.manual_seed(0)
+        return pg.rollout(random_policy, pg.make_vec_env(6), 6, seed=7).episode_returns
+
+    torch.testing.assert_close(play(), play())
+
+
+def test_rollout_rejects_bad_arguments(random_policy):
+    with pytest.raises(ValueError, match="num_episodes must be a positive integer"):
+        pg.rollout(random_policy, pg.make_env(), 0)
+    with pytest.raises(ValueError, match="gymnasium Env or VectorEnv"):
+        pg.rollout(random_policy, "CartPole-v1", 1)
+
+
+def test_rollout_rejects_a_policy_with_the_wrong_output_shape():
+    def transposed(obs):
+        return Categorical(logits=torch.zeros(2, obs.shape[0], 2))
+
+    with pytest.raises(ValueError, match=r"expected one action per row, shape \(3,\)"):
+        pg.rollout(transposed, pg.make_vec_env(3), 3)
+
+
+def test_greedy_evaluation_of_a_pole_follower_beats_random():
+    # Pushing towards the side the pole leans to is a classic hand-made controller.
+    def lean_follower(obs):
+        right = obs[:, 2] + obs[:, 3] > 0
+        return Categorical(logits=torch.stack([~right, right], dim=1).float() * 20)
+
+    def uniform(obs):
+        return Categorical(logits=torch.zeros(obs.shape[0], 2))
+
+    good = pg.evaluate(lean_follower, 20)
+    bad = pg.evaluate(uniform, 20, greedy=False)
+    assert good.returns.shape == (20,)
+    assert good.mean > 150 > bad.mean
+    assert good.std >= 0 and "over 20 episodes" in str(good)
+
+
+def test_evaluation_uses_the_same_start_states_for_the_same_seed(random_policy):
+    torch.testing.assert_close(
+        pg.evaluate(random_policy, 10, seed=5).returns,
+        pg.evaluate(random_policy, 10, seed=5).returns,
+    )
+
+
+def test_evaluate_rejects_non_positive_counts(random_policy):
+    with pytest.raises(ValueError, match="num_episodes must be a positive integer"):
+        pg.evaluate(random_policy, -1)
+
+
+def test_seed_everything_makes_torch_numpy_and_python_repeat():
+    import random
+
+    def draw():
+        pg.seed_everything(11)
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    assert draw() == draw()
+    with pytest.raises(ValueError, match="non-negative integer"):
+        pg.seed_everything(-1)
+
+
+def test_seed_everything_seeds_the_environment():
+    env = pg.make_env()
+    pg.seed_everything(2, env)
+    first = env.reset()[0]
+    pg.seed_everything(2, env)
+    np.testing.assert_array_equal(first, env.reset()[0])
+
+
+def test_learning_curves_plot_median_and_band():
+    curves = {"a": np.array([[0, 1, 2], [2, 3, 4], [4, 5, 6]])}
+    ax = plot_learning_curves(curves, x=[10, 20, 30], title="t", xlabel="x", solved_line=True)
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), [2, 3, 4])
+    assert ax.get_title() == "t" and ax.get_xlabel() == "x" and ax.get_ylabel() == "return"
+    assert len(ax.collections) == 1  # the percentile band
+    with pytest.raises(ValueError, match=r"shape \(num_seeds, num_points\)"):
+        plot_learning_curves({"a": [1, 2, 3]}, title="t", xlabel="x")
+
+
+def test_cartpole_pictures_render_without_ffmpeg():
+    states = np.zeros((40, 4))
+    states[:, 2] = np.linspace(-0.2, 0.2, 40)
+    fig = cartpole_filmstrip(states, 4, title="episode")
+    assert len(fig.axes) == 4
+    html = cartpole_animation(states, every=10).to_jshtml()
+    assert html.count("data:image/png;base64") == 4
+    with pytest.raises(ValueError, match=r"shape \(T, 4\)"):
+        cartpole_filmstrip(np.zeros((3, 2)), title="bad")
