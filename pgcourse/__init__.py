@@ -6,13 +6,19 @@ plots and CartPole pictures.
 """
 
 from pgcourse.envs import make_env, make_vec_env
-from pgcourse.evaluate import EvalResult, evaluate
+from pgcourse.evaluate import SOLVED_RETURN, EvalResult, evaluate
+from pgcourse.policies import LinearSoftmaxPolicy, MLPPolicy
+from pgcourse.progress import Progress
 from pgcourse.rollout import Batch, rollout
 from pgcourse.seeding import seed_everything
 
 __all__ = [
     "Batch",
     "EvalResult",
+    "LinearSoftmaxPolicy",
+    "MLPPolicy",
+    "Progress",
+    "SOLVED_RETURN",
     "evaluate",
     "make_env",
     "make_vec_env",

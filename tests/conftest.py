@@ -1,12 +1,8 @@
-"""Shared fixtures: a small random policy and the repository root."""
-
-from pathlib import Path
+"""Shared fixtures."""
 
 import pytest
 import torch
 from torch.distributions import Categorical
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

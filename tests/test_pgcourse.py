@@ -151,3 +151,57 @@ def test_cartpole_pictures_render_without_ffmpeg():
     assert html.count("data:image/png;base64") == 4
     with pytest.raises(ValueError, match=r"shape \(T, 4\)"):
         cartpole_filmstrip(np.zeros((3, 2)), title="bad")
+
+
+def test_tiny_mdp_probabilities_sum_to_one_and_gradient_matches_finite_differences():
+    from pgcourse.tiny_mdp import two_state_mdp
+
+    mdp = two_state_mdp()
+    theta = torch.tensor([[0.3, -0.2], [0.1, 0.4], [0.5, -0.5]], dtype=torch.float64)
+    probs = mdp.trajectory_probabilities(theta)
+    assert probs.shape == (64,)
+    torch.testing.assert_close(probs.sum(), torch.tensor(1.0, dtype=torch.float64))
+    eps = 1e-6
+    numeric = torch.zeros_like(theta)
+    for index in np.ndindex(*theta.shape):
+        step = torch.zeros_like(theta)
+        step[index] = eps
+        numeric[index] = (mdp.objective(theta + step) - mdp.objective(theta - step)) / (2 * eps)
+    torch.testing.assert_close(mdp.exact_gradient(theta), numeric, atol=1e-8, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"theta must have shape \(3, 2\)"):
+        mdp.objective(torch.zeros(2, 3))
+
+
+def test_tiny_mdp_samples_follow_the_policy_and_the_objective():
+    from pgcourse.tiny_mdp import two_state_mdp
+
+    mdp = two_state_mdp()
+    theta = torch.zeros(3, 2, dtype=torch.float64)
+    episodes = mdp.sample(theta, 40_000, np.random.default_rng(0))
+    assert episodes["features"].shape == (40_000, 3, 3)
+    assert abs(episodes["actions"].mean() - 0.5) < 0.01  # uniform policy at theta = 0
+    mc_objective = episodes["rewards"].sum(axis=1).mean()
+    assert abs(mc_objective - float(mdp.objective(theta))) < 0.03
+
+
+def test_progress_prints_one_summary_outside_jupyter(capsys):
+    from pgcourse.progress import Progress
+
+    progress = Progress(total=3, unit="update")
+    for i in range(3):
+        progress.update(i + 1, mean_return=10.0 * i)
+    progress.close(greedy_mean=500.0)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("done: update 3/3 | greedy mean 500.0")
+    with pytest.raises(ValueError, match="positive integer"):
+        Progress(total=0)
+
+
+def test_policies_output_one_distribution_per_observation():
+    obs = torch.randn(5, 4)
+    linear = pg.LinearSoftmaxPolicy()
+    # theta starts at zero: both actions equally likely.
+    torch.testing.assert_close(linear(obs).probs, torch.full((5, 2), 0.5))
+    assert pg.MLPPolicy(hidden=8)(obs).probs.shape == (5, 2)
+    with pytest.raises(ValueError, match="4 features in the last axis"):
+        linear(torch.randn(5, 3))

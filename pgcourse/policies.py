@@ -1,0 +1,40 @@
+"""The two policies the course trains on CartPole: linear softmax and a small neural network.
+
+Chapter 1 builds the linear softmax policy and chapter 5 the neural one; later chapters import
+them from here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributions import Categorical
+
+
+class LinearSoftmaxPolicy(nn.Module):
+    """pi_theta(a | s) = softmax(s @ theta)[a], with theta of shape (obs_dim, num_actions)."""
+
+    def __init__(self, obs_dim: int = 4, num_actions: int = 2) -> None:
+        super().__init__()
+        self.theta = nn.Parameter(torch.zeros(obs_dim, num_actions))
+
+    def forward(self, obs: torch.Tensor) -> Categorical:
+        if obs.shape[-1] != self.theta.shape[0]:
+            raise ValueError(
+                f"observations must have {self.theta.shape[0]} features in the last axis, "
+                f"got shape {tuple(obs.shape)}"
+            )
+        return Categorical(logits=obs @ self.theta)
+
+
+class MLPPolicy(nn.Module):
+    """A two-layer tanh network whose outputs are the action preferences (logits)."""
+
+    def __init__(self, obs_dim: int = 4, num_actions: int = 2, hidden: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, num_actions)
+        )
+
+    def forward(self, obs: torch.Tensor) -> Categorical:
+        return Categorical(logits=self.net(obs))
