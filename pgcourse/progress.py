@@ -8,6 +8,11 @@ from IPython import get_ipython
 from IPython.display import display
 
 
+def _plain(line: str) -> dict[str, str]:
+    """Plain text to display: displaying the str itself would show its repr, quotes and all."""
+    return {"text/plain": line}
+
+
 class Progress:
     """Report training progress on one line that is rewritten in place.
 
@@ -30,7 +35,9 @@ class Progress:
         self.total, self.unit, self.min_interval = total, unit, min_interval
         self.start = time.perf_counter()
         self._last_shown = 0.0
-        self._handle = display(self._line(0, {}), display_id=True) if get_ipython() else None
+        self._handle = None
+        if get_ipython() is not None:
+            self._handle = display(_plain(self._line(0, {})), raw=True, display_id=True)
 
     def _line(self, done: int, metrics: dict[str, float]) -> str:
         parts = [f"{self.unit} {done}/{self.total}"]
@@ -42,13 +49,13 @@ class Progress:
         """Show that ``done`` of ``total`` steps are finished, with the given metrics."""
         now = time.perf_counter()
         if self._handle is not None and now - self._last_shown >= self.min_interval:
-            self._handle.update(self._line(done, metrics))
+            self._handle.update(_plain(self._line(done, metrics)), raw=True)
             self._last_shown = now
 
     def close(self, **summary: float) -> None:
         """Replace the progress line by the final summary."""
         line = "done: " + self._line(self.total, summary)
         if self._handle is not None:
-            self._handle.update(line)
+            self._handle.update(_plain(line), raw=True)
         else:
             print(line)

@@ -2,26 +2,11 @@
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="session")
-def book_build():
-    """Build the book once per test session; the execution cache makes a rebuild fast."""
-    result = subprocess.run(
-        [str(BIN / "jupyter-book"), "build", ".", "-W", "-n", "--keep-going"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    return result
 
 
 def toc_files() -> list[str]:
