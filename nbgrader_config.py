@@ -8,3 +8,16 @@ c.CourseDirectory.release_directory = "exercises"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
+
+# Grading executes every cell. The training test needs well under a minute; a cell that hangs
+# is interrupted at this limit instead of holding up the class.
+c.ExecutePreprocessor.timeout = 120
+
+# `make collect` imports a zip downloaded from the learning platform, whose files are named
+# <student>_<notebook>.ipynb, optionally with the platform's numeric ids and a "late" flag in
+# between (e.g. alice_late_1234_5678_score_function.ipynb). Student ids contain no underscore.
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[^/_]+)_(?:late_)?(?:\d+_)*(?P<file_id>[^/]+\.ipynb)$"
+)
+# A notebook whose name is not one of the assignment's is skipped (and reported), not collected.
+c.ZipCollectApp.strict = True
