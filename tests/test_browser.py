@@ -1,0 +1,257 @@
+"""The built book in headless Chromium, served on loopback: every page of the table of contents
+loads offline without errors, its maths is typeset, its figures and animations show, its links
+resolve, search works, and screenshots at desktop and phone widths are left for a person."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from browser_support import (
+    LOOPBACK_HOSTS,
+    PAGE_FACTS_JS,
+    launch_chromium,
+    require_chromium,
+    serve_directory,
+    toc_pages,
+)
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+PAGES = toc_pages(ROOT)
+SCREENSHOT_PAGES = [page for page in (PAGES[0], "book/reinforce") if page in PAGES]
+SCREENSHOT_WIDTHS = {"desktop": 1280, "phone": 390}
+
+# TeX a reader should never see: \commands, \( \) \[ \] delimiters, or $...$ left unparsed.
+RAW_TEX = re.compile(r"\\[A-Za-z]+|\\[()\[\]]|\$[^$\s][^$]*\$")
+
+
+@dataclass
+class Visit:
+    """What happened while one page loaded, and what it showed once loaded."""
+
+    url: str
+    requests: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+
+
+def is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in {"data", "blob", "about"} or parts.hostname in LOOPBACK_HOSTS
+
+
+def open_page(browser, url: str, width: int = 1280):
+    """Open ``url`` in a new tab that records requests, missing files and console errors."""
+    page = browser.new_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    visit = Visit(url)
+    page.on("request", lambda request: visit.requests.append(request.url))
+    page.on(
+        "response",
+        lambda response: (
+            response.status >= 400 and visit.missing.append(f"{response.status} {response.url}")
+        ),
+    )
+    page.on(
+        "requestfailed",
+        lambda request: visit.missing.append(f"{request.failure}: {request.url}"),
+    )
+    page.on(
+        "console",
+        lambda message: message.type == "error" and visit.console_errors.append(message.text),
+    )
+    page.on("pageerror", lambda error: visit.console_errors.append(f"uncaught: {error}"))
+    page.goto(url, wait_until="load")
+    return page, visit
+
+
+@pytest.fixture(scope="session")
+def browser():
+    require_chromium()
+    with sync_playwright() as playwright:
+        context = launch_chromium(playwright)
+        # A request to another host is recorded, then refused: the book must not need it.
+        context.route(
+            "**/*",
+            lambda route: route.continue_() if is_local(route.request.url) else route.abort(),
+        )
+        yield context
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def book_url(book_build):
+    if not (HTML / "index.html").is_file():
+        log = book_build.stdout + book_build.stderr
+        pytest.fail(f"the book was not built, so there is nothing to load:\n{log[-3000:]}")
+    with serve_directory(HTML) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def visits(browser, book_url) -> dict[str, Visit]:
+    """Load every page of the table of contents once; the tests below read the records."""
+    records = {}
+    for name in PAGES:
+        page, visit = open_page(browser, f"{book_url}{name}.html")
+        visit.facts = page.evaluate(PAGE_FACTS_JS)
+        page.close()
+        records[name] = visit
+    return records
+
+
+@pytest.fixture(scope="session")
+def search_visit(browser, book_url) -> tuple[Visit, list[str]]:
+    page, visit = open_page(browser, f"{book_url}search.html?q=REINFORCE")
+    page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
+    links = page.eval_on_selector_all(
+        "#search-results ul.search li a", "links => links.map(a => a.getAttribute('href'))"
+    )
+    page.close()
+    return visit, links
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_loads_without_console_errors_or_missing_files(visits, name):
+    visit = visits[name]
+    assert not visit.missing, f"{name}: files that did not load: {visit.missing}"
+    assert not visit.console_errors, f"{name}: console errors: {visit.console_errors}"
+
+
+def test_pages_load_nothing_from_other_hosts(visits, search_visit):
+    every_visit = [*visits.values(), search_visit[0]]
+    outside = {url for visit in every_visit for url in visit.requests if not is_local(url)}
+    assert not outside, f"the book fetched files from other hosts: {sorted(outside)}"
+    # The check above means something only if requests were recorded at all.
+    assert all(len(visit.requests) > 5 for visit in every_visit)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_maths_is_typeset(visits, name):
+    facts = visits[name].facts
+    assert not facts["untypesetMaths"], f"{name}: maths MathJax did not typeset"
+    if facts["mathElements"]:
+        assert facts["mathjaxContainers"] >= facts["mathElements"]
+    assert not facts["mathjaxErrors"], f"{name}: TeX errors: {facts['mathjaxErrors']}"
+    raw = [text.strip() for text in facts["visibleText"] if RAW_TEX.search(text)]
+    assert not raw, f"{name}: raw TeX visible in the page: {raw[:5]}"
+
+
+def test_some_page_has_typeset_maths(visits):
+    """The book has maths, so a check that finds none on any page has stopped looking."""
+    assert any(visit.facts["mathjaxContainers"] > 0 for visit in visits.values())
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_cell_figures_load_and_have_alt_text(visits, name):
+    for figure in visits[name].facts["figures"]:
+        assert figure["loaded"], f"{name}: figure {figure['src']} did not load"
+        # Without alt text of its own, Sphinx uses the image's file name, which describes nothing.
+        alt, src = figure["alt"], figure["src"]
+        assert alt and Path(alt).name != Path(src).name, (
+            f"{name}: figure {src} has no alt text: give its cell `mystnb: image: alt:` metadata"
+        )
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_animations_have_nonblank_frames(visits, name):
+    animations = visits[name].facts["animations"]
+    source = next(ROOT.glob(f"{name}.*"), None)
+    if source is not None and "to_jshtml" in source.read_text():
+        assert animations, f"{name} makes an animation with to_jshtml, but the page shows none"
+    for animation in animations:
+        assert animation["player"], f"{name}: the player of {animation['id']} did not start"
+        assert animation["frames"] > 0, f"{name}: {animation['id']} has no frames"
+        assert not animation["broken"], f"{name}: frames that do not decode: {animation['broken']}"
+        assert not animation["blank"], f"{name}: frames of one colour: {animation['blank']}"
+
+
+class _LinksAndAnchors(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.anchors: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if value is None:
+                continue
+            if name in ("href", "src"):
+                self.links.append(value)
+            elif name == "id" or (tag == "a" and name == "name"):
+                self.anchors.add(value)
+
+
+def parse_html(path: Path) -> _LinksAndAnchors:
+    parser = _LinksAndAnchors()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_internal_links_and_anchors_resolve(book_url):
+    # The book's own pages; _static and _sources hold the theme's and the sources' files.
+    pages = [p for p in HTML.rglob("*.html") if not p.relative_to(HTML).parts[0].startswith("_")]
+    parsed = {page: parse_html(page) for page in pages}
+    broken, checked = [], 0
+    for page, parser in parsed.items():
+        for link in parser.links:
+            parts = urlsplit(link)
+            if parts.scheme or parts.netloc or link == "#":
+                continue  # another site, data:, mailto: or javascript:, or an empty fragment
+            checked += 1
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            where = f"{page.relative_to(HTML)} -> {link}"
+            if not target.is_relative_to(HTML) or not target.is_file():
+                broken.append(where)
+            elif parts.fragment and target.suffix == ".html":
+                if target not in parsed:
+                    parsed[target] = parse_html(target)
+                if unquote(parts.fragment) not in parsed[target].anchors:
+                    broken.append(f"{where} (no such anchor)")
+    assert checked > 10 * len(PAGES), "too few internal links found: is the parser working?"
+    assert not broken, "links to missing files or anchors:\n" + "\n".join(broken)
+
+
+def test_search_finds_reinforce(search_visit):
+    visit, links = search_visit
+    assert links, "searching for REINFORCE gave no results"
+    assert any(link.split("?")[0] == f"{PAGES[0]}.html" for link in links), links
+    assert not visit.missing and not visit.console_errors, (visit.missing, visit.console_errors)
+
+
+def png_width(path: Path) -> int:
+    """The width stored in a PNG file's header."""
+    return struct.unpack(">I", path.read_bytes()[16:20])[0]
+
+
+def test_screenshots_at_desktop_and_phone_widths(browser, book_url, capsys):
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    made = []
+    for name in SCREENSHOT_PAGES:
+        for device, width in SCREENSHOT_WIDTHS.items():
+            page, visit = open_page(browser, f"{book_url}{name}.html", width=width)
+            page.evaluate(PAGE_FACTS_JS)  # waits until maths and images are in place
+            path = SCREENSHOTS / f"{Path(name).name}-{device}-{width}.png"
+            page.screenshot(path=path, full_page=True)
+            page.close()
+            # A full-page screenshot wider than the window means the page scrolls sideways.
+            assert png_width(path) == width, f"{path.name}: the page is wider than {width} px"
+            assert not visit.missing and not visit.console_errors
+            made.append(path)
+    with capsys.disabled():
+        print(f"\nscreenshots for a person to look at, in {SCREENSHOTS}:")
+        for path in made:
+            print(f"  {path.name}")
