@@ -25,5 +25,35 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+# JupyterLab opened on exercises/ with the course's kernel: the environment's python3 kernel is
+# registered with this python, and JUPYTER_PATH ranks it above any python3 kernel a user has.
+.PHONY: lab
+lab: $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 \
+		--display-name "Python 3 (pgcourse)" >/dev/null
+	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) \
+		--LabApp.default_url=/lab/tree/exercises $(LAB_OPTIONS)
+
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
+
+# The instructor's workflow (book/instructors.md): each target grades one submission at a time,
+# so a broken one is reported by name and the others are still processed.
+.PHONY: exercises collect autograde feedback grades
+GRADING := $(BIN)/python -m pgcourse.grading
+JOBS ?= 1
+
+exercises: $(STAMP)
+	$(GRADING) exercises
+
+collect: $(STAMP)
+	$(GRADING) collect --zip "$(ZIP)" --assignment "$(ASSIGNMENT)"
+
+autograde: $(STAMP)
+	$(GRADING) autograde --jobs $(JOBS) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT))
+
+feedback: $(STAMP)
+	$(GRADING) feedback --jobs $(JOBS) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT))
+
+grades: $(STAMP)
+	$(GRADING) grades --output grades.csv

@@ -1,0 +1,71 @@
+"""``python -m pgcourse.grading <command>``: the instructor's workflow, see book/instructors.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from pgcourse.grading import driver
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pgcourse.grading", description=__doc__)
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the course directory")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    release = commands.add_parser("exercises", help="regenerate exercises/ from solutions/")
+    release.add_argument("assignments", nargs="*", help="default: every assignment")
+
+    collect = commands.add_parser("collect", help="import a zip of submissions into submitted/")
+    collect.add_argument("--zip", type=Path, required=True, dest="archive")
+    collect.add_argument("--assignment", required=True)
+
+    for name, help_text in [
+        ("autograde", "autograde every submission under submitted/"),
+        ("feedback", "write HTML feedback for every autograded submission"),
+    ]:
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--assignment", default=None)
+        command.add_argument("--student", default=None)
+        command.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "1")))
+        if name == "autograde":
+            command.add_argument("--timeout", type=float, default=driver.SUBMISSION_TIMEOUT)
+
+    grades = commands.add_parser("grades", help="export the gradebook to CSV")
+    grades.add_argument("--output", type=Path, default=Path("grades.csv"))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit status is 1 when any submission could not be processed."""
+    args = parse_args(argv)
+    course = driver.Course(args.root.resolve())
+    try:
+        if args.command == "exercises":
+            driver.generate_exercises(course, args.assignments)
+        elif args.command == "collect":
+            driver.collect(course, args.archive, args.assignment)
+        elif args.command == "grades":
+            driver.grades(course, args.output)
+        else:
+            if args.command == "autograde":
+                outcomes = driver.autograde(
+                    course, args.jobs, args.assignment, args.student, args.timeout
+                )
+            else:
+                outcomes = driver.feedback(course, args.jobs, args.assignment, args.student)
+            failed = [o for o in outcomes if not o.ok]
+            print(f"{args.command}: {len(outcomes) - len(failed)} ok, {len(failed)} failed")
+            for outcome in failed:
+                print(f"  {outcome}")
+            return 1 if failed else 0
+    except (ValueError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
