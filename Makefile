@@ -26,13 +26,13 @@ test: lint
 	$(BIN)/python -m pytest
 
 # JupyterLab opened on exercises/ with the course's kernel: the environment's python3 kernel is
-# registered with this python, and JUPYTER_PATH ranks it above any python3 kernel a user has.
+# registered with its own python, and Jupyter ranks it above any python3 kernel a user has.
 .PHONY: lab
 lab: $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 \
 		--display-name "Python 3 (pgcourse)" >/dev/null
-	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) \
-		--LabApp.default_url=/lab/tree/exercises $(LAB_OPTIONS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/exercises \
+		$(LAB_OPTIONS)
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
