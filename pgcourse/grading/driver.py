@@ -348,3 +348,32 @@ def collect(course: Course, archive: Path, assignment: str) -> list[str]:
     students = [s for s, _ in course.submissions(assignment)]
     print(f"{len(students)} submissions of {assignment} in submitted/: {', '.join(students)}")
     return students
+
+
+def scratch_course(source: Path, destination: Path) -> Course:
+    """A throw-away copy of the course at ``source`` (sources, release, configuration).
+
+    Grading there never touches the class's submitted/ folder or gradebook: for trying a
+    submission by hand, and for the test suite.
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(
+            source / folder, destination / folder, ignore=shutil.ignore_patterns(*JUNK_NAMES)
+        )
+    shutil.copy(source / "nbgrader_config.py", destination / "nbgrader_config.py")
+    return Course(destination.resolve())
+
+
+def submit(course: Course, student: str, assignment: str, notebook: Path | str) -> Path:
+    """Place ``notebook`` (a file, or a notebook's text) as ``student``'s submission.
+
+    Text is written under the assignment's first notebook name.
+    """
+    folder = course.submitted / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(notebook, Path):
+        return Path(shutil.copy(notebook, folder / notebook.name))
+    path = folder / course.notebooks(assignment)[0]
+    path.write_text(notebook)
+    return path
