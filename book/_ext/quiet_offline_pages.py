@@ -1,7 +1,9 @@
-"""Keep every built page offline and free of browser console errors.
+"""Keep every built page offline, free of browser console errors, and with its maths typeset.
 
-Two things in the tools the book is built with get in the way, and each is undone here:
+Three things in the tools the book is built with get in the way, and each is undone here:
 
+- Sphinx loads MathJax only on pages whose body has maths, but a chapter title with maths shows
+  in the navigation of every page; so every page loads it.
 - sphinx-thebe adds an inline script after Sphinx's HTML builder has started; Sphinx 7 then puts
   it in every page twice, and the second copy fails with "THEBE_JS_URL has already been declared".
 - matplotlib's ``to_jshtml`` animations link Font Awesome 4 from a CDN for their buttons; the
@@ -34,6 +36,7 @@ def _tidy_page(app, pagename, templatename, context, doctree) -> None:
 
 
 def setup(app):
+    app.set_html_assets_policy("always")
     # Late priority: runs after other extensions have added their page-specific scripts.
     app.connect("html-page-context", _tidy_page, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
