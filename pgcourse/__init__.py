@@ -11,6 +11,7 @@ from pgcourse.policies import LinearSoftmaxPolicy, MLPPolicy
 from pgcourse.progress import Progress
 from pgcourse.rollout import Batch, rollout
 from pgcourse.seeding import seed_everything
+from pgcourse.training import CHAPTER5_CONFIG, ReinforceConfig, ReinforceRun, run_reinforce
 
 __all__ = [
     "Batch",
@@ -18,10 +19,14 @@ __all__ = [
     "LinearSoftmaxPolicy",
     "MLPPolicy",
     "Progress",
+    "ReinforceConfig",
+    "ReinforceRun",
     "SOLVED_RETURN",
+    "CHAPTER5_CONFIG",
     "evaluate",
     "make_env",
     "make_vec_env",
     "rollout",
+    "run_reinforce",
     "seed_everything",
 ]
