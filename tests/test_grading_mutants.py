@@ -1,0 +1,186 @@
+"""Typical wrong answers must lose points.
+
+Each mutant is a solution notebook with one solution cell changed by one typical mistake; every
+mutant is submitted as its own learner to a scratch course, autograded, and must score below
+full marks on the automatically graded cells.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from pgcourse.grading import driver
+
+REPO = Path(__file__).resolve().parents[1]
+
+# (assignment, grade_id of the solution cell, mistake, text in the solution, its replacement)
+MUTANTS = [
+    # log_prob
+    ("score_function", "log_prob", "probabilities, not log-probabilities",
+     "return float(shifted[a] - np.log(np.exp(shifted).sum()))",
+     "return float(np.exp(shifted[a]) / np.exp(shifted).sum())"),
+    ("score_function", "log_prob", "wrong sign",
+     "return float(shifted[a] - np.log(np.exp(shifted).sum()))",
+     "return float(np.log(np.exp(shifted).sum()) - shifted[a])"),
+    ("score_function", "log_prob", "unstable softmax overflows on large logits",
+     "shifted = logits - logits.max()", "shifted = logits"),
+    # grad_log_prob
+    ("score_function", "grad_log_prob", "wrong sign",
+     "np.outer(s, onehot - probs)", "np.outer(s, probs - onehot)"),
+    ("score_function", "grad_log_prob", "wrong axis (transposed)",
+     "np.outer(s, onehot - probs)", "np.outer(onehot - probs, s)"),
+    ("score_function", "grad_log_prob", "probabilities not subtracted",
+     "np.outer(s, onehot - probs)", "np.outer(s, onehot)"),
+    ("score_function", "grad_log_prob", "unstable softmax overflows on large logits",
+     "probs = np.exp(logits - logits.max())", "probs = np.exp(logits)"),
+    # discounted_return
+    ("score_function", "discounted_return", "gamma applied one step too early",
+     "gamma ** np.arange(len(rewards))", "gamma ** np.arange(1, len(rewards) + 1)"),
+    ("score_function", "discounted_return", "mean where the formula sums",
+     "np.sum(", "np.mean("),
+    ("score_function", "discounted_return", "no discount",
+     "gamma ** np.arange(len(rewards)) * rewards", "rewards"),
+    # reward_to_go
+    ("score_function", "reward_to_go", "whole episode's return at every step",
+     "    return togo", "    return np.full_like(togo, togo[0])"),
+    ("score_function", "reward_to_go", "gamma applied at the wrong step",
+     "running = rewards[t] + gamma * running", "running = gamma * (rewards[t] + running)"),
+    ("score_function", "reward_to_go", "summed from the start instead of to the end",
+     "reversed(range(len(rewards)))", "range(len(rewards))"),
+    # score_function_estimate
+    ("score_function", "score_function_estimate", "mean over time where the formula sums",
+     "* episode_return\n", "* episode_return / len(states)\n"),
+    ("score_function", "score_function_estimate", "sum over episodes where the formula averages",
+     "return grad / len(features)", "return grad"),
+    ("score_function", "score_function_estimate", "reward-to-go instead of the return",
+     "grad += grad_log_prob(theta, s, a) * episode_return",
+     "grad += grad_log_prob(theta, s, a) * reward_to_go(episode_rewards, gamma)[len(states) - 1]"),
+    ("score_function", "score_function_estimate", "wrong sign", "grad += ", "grad -= "),
+    # surrogate_loss
+    ("score_function", "surrogate_loss", "wrong sign", "return -(taken", "return (taken"),
+    ("score_function", "surrogate_loss", "gradient not flowing (detach)",
+     "features @ theta, dim=-1", "features @ theta.detach(), dim=-1"),
+    ("score_function", "surrogate_loss", "mean over time where the formula sums",
+     "taken.sum(dim=1)", "taken.mean(dim=1)"),
+    ("score_function", "surrogate_loss", "softmax over the wrong axis",
+     "features @ theta, dim=-1", "features @ theta, dim=0"),
+    ("score_function", "surrogate_loss", "probabilities, not log-probabilities",
+     "torch.log_softmax(", "torch.softmax("),
+    ("score_function", "surrogate_loss", "gamma applied one step too early",
+     "torch.arange(rewards.shape[1], dtype=rewards.dtype)",
+     "torch.arange(1, rewards.shape[1] + 1, dtype=rewards.dtype)"),
+    # reinforce_weights
+    ("reinforce", "reinforce_weights", "no baseline",
+     "return (reward_to_go - baseline) * mask", "return reward_to_go * mask"),
+    ("reinforce", "reinforce_weights", "whole episode's return instead of reward-to-go",
+     "reward_to_go = batch.rewards.flip(1).cumsum(1).flip(1)",
+     "reward_to_go = batch.rewards.sum(1, keepdim=True).expand_as(batch.rewards)"),
+    ("reinforce", "reinforce_weights", "baseline averaged over padded steps too",
+     "baseline = (reward_to_go * mask).sum(0) / running", "baseline = reward_to_go.mean(0)"),
+    ("reinforce", "reinforce_weights", "padded steps not masked",
+     "return (reward_to_go - baseline) * mask", "return reward_to_go - baseline"),
+    ("reinforce", "reinforce_weights", "baseline over the wrong axis",
+     "baseline = (reward_to_go * mask).sum(0) / running",
+     "baseline = (reward_to_go * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True)"),
+    # reinforce_loss
+    ("reinforce", "reinforce_loss", "wrong sign", "return -(log_probs", "return (log_probs"),
+    ("reinforce", "reinforce_loss", "gradient not flowing (recorded log-probs)",
+     "log_probs = policy(batch.obs).log_prob(batch.actions)", "log_probs = batch.log_probs"),
+    ("reinforce", "reinforce_loss", "mean over all steps where the formula sums",
+     ".sum() / batch.num_episodes", ".mean()"),
+    ("reinforce", "reinforce_loss", "probabilities, not log-probabilities",
+     ".log_prob(batch.actions)", ".log_prob(batch.actions).exp()"),
+    ("reinforce", "reinforce_loss", "padded steps not masked", " * batch.mask", ""),
+    # train_reinforce
+    ("reinforce", "train_reinforce", "gradient ascent on the loss (wrong sign)",
+     "loss.backward()", "(-loss).backward()"),
+    ("reinforce", "train_reinforce", "calls a library's training code instead of its own update",
+     "loss = reinforce_loss(policy, batch, reinforce_weights(batch))",
+     "loss = library_update(policy, batch)"),
+]  # fmt: skip
+
+# The library's training module, as a learner might call it: a correct update under a name
+# that is not the learner's. The hidden test must notice it however it was imported.
+LIBRARY_STAND_IN = """
+import sys
+import types
+
+library = types.ModuleType("pgcourse.training")
+exec(
+    "def library_update(policy, batch):\\n"
+    "    rtg = batch.rewards.flip(1).cumsum(1).flip(1)\\n"
+    "    mask = batch.mask.float()\\n"
+    "    weights = (rtg - (rtg * mask).sum(0) / mask.sum(0).clamp(min=1)) * mask\\n"
+    "    log_probs = policy(batch.obs).log_prob(batch.actions)\\n"
+    "    return -(log_probs * weights).sum() / batch.num_episodes\\n",
+    library.__dict__,
+)
+sys.modules["pgcourse.training"] = library
+library_update = library.library_update
+
+"""
+
+
+def mutate(notebook: nbformat.NotebookNode, grade_id: str, old: str, new: str) -> str:
+    """The notebook's text with ``old`` replaced by ``new`` in the cell ``grade_id``."""
+    mutant = nbformat.from_dict(notebook)
+    (cell,) = [
+        c for c in mutant.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    ]
+    assert old in cell.source, f"{grade_id}: {old!r} is not in the solution any more"
+    cell.source = cell.source.replace(old, new)
+    if new == "loss = library_update(policy, batch)":
+        cell.source = LIBRARY_STAND_IN + cell.source
+    return nbformat.writes(mutant)
+
+
+def autograded_points(notebook: Path) -> float:
+    cells = nbformat.read(notebook, as_version=4).cells
+    return sum(
+        c.metadata.nbgrader.points
+        for c in cells
+        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+    )
+
+
+def test_every_mutant_loses_points(tmp_path):
+    course = driver.scratch_course(REPO, tmp_path / "course")
+    students = {}
+    for number, (assignment, grade_id, mistake, old, new) in enumerate(MUTANTS):
+        solution = nbformat.read(
+            course.solutions / assignment / f"{assignment}.ipynb", as_version=4
+        )
+        student = f"mutant{number:02d}"
+        driver.submit(course, student, assignment, mutate(solution, grade_id, old, new))
+        students[student] = (assignment, grade_id, mistake)
+
+    outcomes = driver.autograde(course, jobs=2)
+    assert all(o.ok for o in outcomes), [str(o) for o in outcomes if not o.ok]
+
+    survivors = []
+    with Gradebook(course.db_url) as gradebook:
+        for student, (assignment, grade_id, mistake) in students.items():
+            full = autograded_points(course.solutions / assignment / f"{assignment}.ipynb")
+            grades = gradebook.find_submission(assignment, student).notebooks[0].grades
+            score = sum(g.auto_score or 0 for g in grades if g.cell.cell_type == "code")
+            if score >= full:
+                survivors.append(f"{assignment}/{grade_id}: {mistake}")
+    caught = len(MUTANTS) - len(survivors)
+    seconds = {
+        a: [o.seconds for o in outcomes if o.assignment == a]
+        for a in ("score_function", "reinforce")
+    }
+    print(
+        f"\n{caught} of {len(MUTANTS)} mutants caught; seconds per submission: "
+        + ", ".join(f"{a} {sum(s) / len(s):.1f} (max {max(s):.1f})" for a, s in seconds.items())
+    )
+    assert not survivors, f"mutants that kept full marks: {survivors}"
+
+
+@pytest.mark.parametrize("grade_id", sorted({m[1] for m in MUTANTS}))
+def test_every_graded_function_has_mutants(grade_id):
+    assert sum(m[1] == grade_id for m in MUTANTS) >= 2
