@@ -32,6 +32,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         command.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "1")))
         if name == "autograde":
             command.add_argument("--timeout", type=float, default=driver.SUBMISSION_TIMEOUT)
+            command.add_argument(
+                "--no-sandbox",
+                action="store_true",
+                help="run learners' code without bubblewrap (only on a machine with nothing else)",
+            )
+            command.add_argument(
+                "--memory-gb", type=float, default=4.0, help="memory limit of each kernel"
+            )
 
     grades = commands.add_parser("grades", help="export the gradebook to CSV")
     grades.add_argument("--output", type=Path, default=Path("grades.csv"))
@@ -51,8 +59,13 @@ def main(argv: list[str] | None = None) -> int:
             driver.grades(course, args.output)
         else:
             if args.command == "autograde":
+                limits = driver.Limits(
+                    memory_bytes=int(args.memory_gb * 1024**3),
+                    cpu_seconds=int(args.timeout),
+                )
+                options = driver.Options(sandbox=not args.no_sandbox, limits=limits)
                 outcomes = driver.autograde(
-                    course, args.jobs, args.assignment, args.student, args.timeout
+                    course, args.jobs, args.assignment, args.student, args.timeout, options
                 )
             else:
                 outcomes = driver.feedback(course, args.jobs, args.assignment, args.student)

@@ -6,29 +6,50 @@ own process, so a broken submission (invalid JSON, a missing notebook, a kernel 
 hangs) is reported by name and the rest of the class is still graded. The gradebook is
 nbgrader's SQLite ``gradebook.db`` in the course root.
 
-Grading one submission happens in :func:`grade_submission` only: that is where a sandbox (for
-instance bubblewrap around the nbgrader command) and an out-of-process re-check of the
-autograded notebook would go.
+Grading one submission happens in :func:`grade_submission` only. The submitted files are never
+changed: a normalized copy (:mod:`pgcourse.grading.submission`) is graded from a temporary
+folder. Learners' code runs only in sandboxed processes (:mod:`pgcourse.grading.sandbox`):
+nbgrader's kernel, and the worker of the judge (:mod:`pgcourse.grading.judge`), which checks the
+answers again where the submission cannot forge the verdict. Each test cell keeps the smaller
+of the two scores; a cell where nbgrader gave points the judge denies is flagged.
 """
 
 from __future__ import annotations
 
+import csv
+import functools
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
+from pgcourse.grading import judge, submission
+from pgcourse.grading.execute import error_output
+from pgcourse.grading.sandbox import (
+    KERNEL_NAME,
+    SETTINGS_VARIABLE,
+    Limits,
+    Sandbox,
+    check_bwrap,
+    write_kernel_spec,
+)
+
 SUBMISSION_TIMEOUT = 600.0
 """Seconds one submission may take in total; each cell has its own limit in nbgrader_config.py."""
+
+VERDICT_FILE = "judge.json"
+"""Written next to each autograded notebook: the judge's verdicts and the flagged cells."""
 
 # Files an editor or a kernel leaves behind that do not belong in the release.
 JUNK_NAMES = frozenset({".ipynb_checkpoints", "__pycache__", ".DS_Store", ".virtual_documents"})
@@ -61,6 +82,13 @@ class Course:
         # Parallel graders share this file: wait up to a minute for a lock instead of failing.
         return f"sqlite:///{self.root / 'gradebook.db'}?timeout=60"
 
+    def cell_timeout(self) -> float:
+        """Seconds a cell may run (``ExecutePreprocessor.timeout`` in nbgrader_config.py)."""
+        from traitlets.config.loader import PyFileConfigLoader
+
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        return float(config.ExecutePreprocessor.get("timeout", 30))
+
     def assignments(self) -> list[str]:
         """The assignments that have a source folder with at least one notebook."""
         if not self.solutions.is_dir():
@@ -90,6 +118,14 @@ class Course:
 
 
 @dataclass(frozen=True)
+class Options:
+    """How submissions run: in bubblewrap (``sandbox``), with ``limits`` on each process."""
+
+    sandbox: bool = True
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What happened to one (student, assignment)."""
 
@@ -105,10 +141,18 @@ class Outcome:
 
 
 def run_nbgrader(
-    course: Course, args: Sequence[str], timeout: float | None = None
+    course: Course,
+    args: Sequence[str],
+    timeout: float | None = None,
+    environment: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``nbgrader <args>`` for ``course`` in a new process group, killed whole on timeout."""
+    """Run ``nbgrader <args>`` for ``course`` in a new process group, killed whole on timeout.
+
+    ``environment`` is added to this process's; ``prefix`` goes before the command (prlimit).
+    """
     command = [
+        *prefix,
         sys.executable,
         "-m",
         "nbgrader",
@@ -120,6 +164,7 @@ def run_nbgrader(
     # nbgrader runs `alembic` to create the gradebook: it must find the one next to this Python.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env.update(environment or {})
     process = subprocess.Popen(
         command,
         cwd=course.root,
@@ -148,37 +193,86 @@ def check_notebooks(course: Course, student: str, assignment: str) -> str | None
     """Why the submitted notebooks cannot be graded, or None if they can.
 
     One missing notebook of several is gradable (nbgrader scores it 0); a submission without any
-    notebook, or with a file that is not a notebook, is not.
+    notebook, with a file that is not a notebook, or with a notebook that has none of the
+    assignment's cells (written anew instead of from the release) is not.
     """
     folder = course.submitted / student / assignment
     expected = course.notebooks(assignment)
     if not any((folder / name).exists() for name in expected):
         found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-        return f"no notebook submitted: expected {', '.join(expected)}, found {found}"
+        hint = f": rename {found[0]} to {expected[0]}" if len(found) == len(expected) == 1 else ""
+        return f"no notebook submitted: expected {', '.join(expected)}, found {found}{hint}"
     for name in expected:
         path = folder / name
         if not path.exists():
             continue
         try:
-            nbformat.validate(nbformat.read(path, as_version=4))
+            notebook = nbformat.read(path, as_version=4)
+            nbformat.validate(notebook)
         except Exception as err:  # any parse or schema error makes the file ungradable
             return f"{name} is not a valid notebook ({type(err).__name__}: {err})"[:300]
+        source = nbformat.read(course.solutions / assignment / name, as_version=4)
+        if not submission.recognised(source, notebook):
+            return (
+                f"{name} has none of the assignment's cells (no nbgrader metadata): it was not "
+                f"made from exercises/{assignment}/{name}"
+            )
     return None
 
 
+def prepare(course: Course, student: str, assignment: str, folder: Path) -> None:
+    """Copy the submission to ``folder``, its notebooks normalized; submitted/ is not changed."""
+    shutil.copytree(course.submitted / student / assignment, folder)
+    for name in course.notebooks(assignment):
+        if (folder / name).exists():
+            source = nbformat.read(course.solutions / assignment / name, as_version=4)
+            learner = nbformat.read(folder / name, as_version=4)
+            nbformat.write(submission.normalized(source, learner), folder / name)
+
+
+_references: dict[tuple[str, int], judge.Reference] = {}
+_reference_lock = threading.Lock()
+
+
+def reference(course: Course, assignment: str, options: Options) -> judge.Reference:
+    """The judge's inputs and the solution's answers, computed once per source and process."""
+    path = course.solutions / assignment / f"{assignment}.ipynb"
+    key = (str(path), path.stat().st_mtime_ns)
+    with _reference_lock:
+        if key not in _references:
+            cells = submission.program(nbformat.read(path, as_version=4))
+            with tempfile.TemporaryDirectory(prefix="pgcourse-reference-") as scratch:
+                sandbox = Sandbox.for_course(
+                    course.root, Path(scratch), options.sandbox, options.limits
+                )
+                timeout = course.cell_timeout()
+                _references[key] = judge.reference(
+                    assignment, cells, sandbox, Path(scratch), timeout
+                )
+        return _references[key]
+
+
 def grade_submission(
-    course: Course, student: str, assignment: str, timeout: float = SUBMISSION_TIMEOUT
+    course: Course,
+    student: str,
+    assignment: str,
+    timeout: float = SUBMISSION_TIMEOUT,
+    options: Options | None = None,
 ) -> Outcome:
     """Autograde one submission into the gradebook and say how it went.
 
-    Everything about grading one submission happens here, in a separate nbgrader process
-    (and its own kernel), so nothing a submission does can stop the others from being graded.
+    Everything about grading one submission happens here: nbgrader in its own process with a
+    sandboxed kernel, and meanwhile the judge with its sandboxed worker, so nothing a
+    submission does can stop the others from being graded or reach their files.
     """
+    options = options or Options()
     start = time.perf_counter()
 
     def outcome(ok: bool, detail: str) -> Outcome:
         return Outcome(student, assignment, ok, time.perf_counter() - start, detail)
 
+    if options.sandbox:
+        sandbox_available()
     problem = check_notebooks(course, student, assignment)
     if problem:
         return outcome(False, problem)
@@ -187,17 +281,142 @@ def grade_submission(
         for name in course.notebooks(assignment)
         if not (course.submitted / student / assignment / name).exists()
     ]
-    args = ["autograde", assignment, "--student", student, "--force"]
     try:
-        result = run_nbgrader(course, args, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return outcome(False, f"grading took longer than {timeout:.0f} s and was stopped")
+        ref = reference(course, assignment, options) if judge.CHECKS.get(assignment) else None
+    except RuntimeError as err:
+        return outcome(False, str(err))
+    with tempfile.TemporaryDirectory(prefix="pgcourse-grading-") as folder:
+        scratch = Path(folder)
+        sandbox = Sandbox.for_course(course.root, scratch, options.sandbox, options.limits)
+        prepare(course, student, assignment, scratch / "submitted" / student / assignment)
+        verdicts: dict[str, judge.Verdict] = {}
+        judge_errors: list[str] = []
+
+        def run() -> None:
+            try:
+                verdicts.update(run_judge(course, student, assignment, ref, sandbox, scratch))
+            except Exception as err:  # reported below: the grade must not stand unchecked
+                judge_errors.append(f"{type(err).__name__}: {err}")
+
+        judging = threading.Thread(target=run)
+        judging.start()
+        try:
+            result = run_nbgrader(
+                course,
+                [
+                    "autograde",
+                    assignment,
+                    "--student",
+                    student,
+                    "--force",
+                    f"--CourseDirectory.submitted_directory={scratch / 'submitted'}",
+                    f"--Execute.kernel_name={KERNEL_NAME}",
+                    # Unix sockets next to the connection file: the sandbox has no network.
+                    "--KernelManager.transport=ipc",
+                    f"--KernelManager.connection_file={scratch / 'runtime' / 'kernel.json'}",
+                ],
+                timeout=timeout,
+                environment=kernel_environment(sandbox, scratch),
+                prefix=["prlimit", f"--as={2 * options.limits.memory_bytes}", "--"],
+            )
+        except subprocess.TimeoutExpired:
+            return outcome(False, f"grading took longer than {timeout:.0f} s and was stopped")
+        finally:
+            judging.join()
     if result.returncode != 0:
         return outcome(False, errors_in(result.stderr))
+    if judge_errors:
+        return outcome(False, f"the judge could not check the answers: {judge_errors[0]}")
+    flagged = apply_verdicts(course, student, assignment, verdicts)
     detail = score_summary(course, student, assignment)
+    if "the kernel died" in result.stderr:
+        detail += "; the kernel died (the cells it did not run scored 0)"
+    if flagged:
+        detail += f"; tampering suspected in {', '.join(flagged)}"
     if missing:
         detail += f"; missing {', '.join(missing)} (scored 0)"
     return outcome(True, detail)
+
+
+@functools.cache
+def sandbox_available() -> None:
+    """Fail once, with how to install it, when bubblewrap cannot make a sandbox."""
+    check_bwrap()
+
+
+def kernel_environment(sandbox: Sandbox, scratch: Path) -> dict[str, str]:
+    """What nbgrader needs to start its kernel in the sandbox (see sandbox.start_kernel)."""
+    jupyter = scratch / "jupyter"
+    runtime = scratch / "runtime"
+    runtime.mkdir()
+    write_kernel_spec(jupyter)
+    paths = [str(jupyter), *filter(None, [os.environ.get("JUPYTER_PATH")])]
+    return {
+        "JUPYTER_PATH": os.pathsep.join(paths),
+        "JUPYTER_RUNTIME_DIR": str(runtime),
+        SETTINGS_VARIABLE: sandbox.to_json(),
+    }
+
+
+def run_judge(
+    course: Course,
+    student: str,
+    assignment: str,
+    ref: judge.Reference | None,
+    sandbox: Sandbox,
+    scratch: Path,
+) -> dict[str, judge.Verdict]:
+    """The judge's verdicts on the normalized submission (none for an unknown assignment)."""
+    name = f"{assignment}.ipynb"
+    path = scratch / "submitted" / student / assignment / name
+    if ref is None or not path.exists():
+        return {}
+    cells = submission.program(nbformat.read(path, as_version=4))
+    return judge.judge(assignment, cells, ref, sandbox, scratch, course.cell_timeout())
+
+
+def apply_verdicts(
+    course: Course, student: str, assignment: str, verdicts: dict[str, judge.Verdict]
+) -> list[str]:
+    """Keep the smaller of nbgrader's and the judge's score of each test cell.
+
+    Returns the cells where nbgrader gave points the judge denies ("tampering suspected"): they
+    are recorded in judge.json next to the autograded notebook, flagged in the gradebook (the
+    formgrader shows it) and explained in the notebook, hence in the learner's feedback.
+    """
+    from nbgrader.api import Gradebook
+
+    if not verdicts:
+        return []
+    name = f"{assignment}.ipynb"
+    flagged = []
+    with Gradebook(course.db_url) as gradebook:
+        notebook = gradebook.find_submission_notebook(assignment, assignment, student)
+        for grade in notebook.grades:
+            verdict = verdicts.get(grade.name)
+            if verdict is not None and not verdict.passed and (grade.auto_score or 0) > 0:
+                flagged.append(grade.name)
+                grade.auto_score = 0
+        notebook.flagged = bool(flagged)
+        gradebook.db.commit()
+    folder = course.autograded / student / assignment
+    record = {
+        "tampering_suspected": flagged,
+        "checks": {k: {"passed": v.passed, "detail": v.detail} for k, v in verdicts.items()},
+    }
+    (folder / VERDICT_FILE).write_text(json.dumps(record, indent=1))
+    if flagged and (folder / name).exists():
+        autograded = nbformat.read(folder / name, as_version=4)
+        for cell in autograded.cells:
+            if submission.grade_id(cell) in flagged:
+                detail = verdicts[cell.metadata.nbgrader.grade_id].detail
+                message = (
+                    "tampering suspected: this test passed in the notebook, but the grader's "
+                    f"own check, run outside the notebook, failed ({detail}). No points."
+                )
+                cell.outputs.append(error_output("GradingCheckFailed", message))
+        nbformat.write(autograded, folder / name)
+    return sorted(flagged)
 
 
 def score_summary(course: Course, student: str, assignment: str) -> str:
@@ -249,8 +468,16 @@ def autograde(
     assignment: str | None = None,
     student: str | None = None,
     timeout: float = SUBMISSION_TIMEOUT,
+    options: Options | None = None,
 ) -> list[Outcome]:
-    """Autograde every submission under submitted/ (or those of one assignment or student)."""
+    """Autograde every submission under submitted/ (or those of one assignment or student).
+
+    Raises RuntimeError, saying how to install it, when bubblewrap is missing and ``options``
+    asks for the sandbox (the default).
+    """
+    options = options or Options()
+    if options.sandbox:
+        sandbox_available()
     pairs = course.submissions(assignment, student)
     if not pairs:
         print(f"no submissions under {course.submitted} to grade")
@@ -262,7 +489,7 @@ def autograde(
             f"{course.assignments()}"
         )
     sync_gradebook(course, (a for _, a in pairs))
-    return for_each(pairs, lambda s, a: grade_submission(course, s, a, timeout), jobs)
+    return for_each(pairs, lambda s, a: grade_submission(course, s, a, timeout, options), jobs)
 
 
 def feedback_for(course: Course, student: str, assignment: str) -> Outcome:
@@ -292,10 +519,24 @@ def feedback(
 
 
 def grades(course: Course, output: Path) -> Path:
-    """Export every grade in the gradebook to a CSV file."""
+    """Export every grade in the gradebook to a CSV file, with a column that names the test
+    cells where tampering is suspected (see :func:`apply_verdicts`)."""
     result = run_nbgrader(course, ["export", f"--to={output.resolve()}"])
     if result.returncode != 0:
         raise RuntimeError(f"nbgrader export failed: {errors_in(result.stderr)}")
+    with output.open() as file:
+        rows = list(csv.DictReader(file))
+    for row in rows:
+        verdicts = course.autograded / row["student_id"] / row["assignment"] / VERDICT_FILE
+        flagged = (
+            json.loads(verdicts.read_text())["tampering_suspected"] if verdicts.exists() else []
+        )
+        row["tampering_suspected"] = " ".join(flagged)
+    if rows:
+        with output.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
     print(f"grades written to {output}")
     return output
 

@@ -1,0 +1,358 @@
+"""The judge: the exercises' tests again, decided in a process the submission cannot reach.
+
+nbgrader decides in the learner's own kernel whether a test passed, so a submission can forge
+the verdict (patch the shell's error reporting, ``numpy.allclose``, the checks, ...). The judge
+asks a sandboxed worker (:mod:`pgcourse.grading.worker`) that runs only the notebook's setup
+and answer cells to call the graded functions on inputs the judge draws at random, gets plain
+numbers back, and compares them here with what the solution's functions return on the same
+inputs. The driver keeps, for each test cell, the smaller of nbgrader's score and the judge's,
+and flags the cells where nbgrader gave points the judge denies.
+
+:data:`CHECKS` maps every autograded test cell (its ``grade_id``) to its check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pgcourse.grading.sandbox import Sandbox
+
+Inputs = Callable[[np.random.Generator], list[dict[str, Any]]]
+
+TRAINING_SECONDS = 60.0
+"""The exercise's time budget for training; the judge allows twice as much on a busy machine."""
+
+TRAINING_STAND_IN = '''"""Stands in for pgcourse.training while a submission is judged."""
+
+CHAPTER5_CONFIG = ReinforceConfig = ReinforceRun = None
+
+
+def run_reinforce(*args, **kwargs):
+    raise RuntimeError("the library's training code is not available to graded exercises")
+'''
+
+
+# --- the judge's inputs: drawn afresh for each grading run, sent as plain lists ------------------
+
+
+def normal(rng: np.random.Generator, *shape: int, scale: float = 1.0) -> list:
+    return (rng.normal(size=shape) * scale).tolist()
+
+
+def small_logits(rng: np.random.Generator) -> list[dict[str, Any]]:
+    return [
+        {"theta": normal(rng, 4, 2), "s": normal(rng, 4), "actions": [0, 1]},
+        {"theta": normal(rng, 5, 3), "s": normal(rng, 5), "actions": [0, 1, 2]},
+    ]
+
+
+def large_logits(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Logits in the thousands, where exp overflows unless the largest logit is subtracted."""
+    theta = rng.uniform(800, 1000, size=(3, 2)) * [1, -1]
+    return [{"theta": theta.tolist(), "s": rng.uniform(0.5, 1.5, 3).tolist(), "actions": [0, 1]}]
+
+
+def reward_lists(rng: np.random.Generator) -> list[dict[str, Any]]:
+    rewards = normal(rng, 12)
+    calls = [{"rewards": rewards, "gamma": gamma} for gamma in (0.0, 0.5, 0.97, 1.0)]
+    return [*calls, {"rewards": normal(rng, 1), "gamma": 0.9}]
+
+
+def episodes_of_equal_length(rng: np.random.Generator) -> list[dict[str, Any]]:
+    def batch(m: int, steps: int, obs: int, actions: int, gamma: float) -> dict[str, Any]:
+        return {
+            "theta": normal(rng, obs, actions, scale=0.5),
+            "features": normal(rng, m, steps, obs),
+            "actions": rng.integers(0, actions, size=(m, steps)).tolist(),
+            "rewards": normal(rng, m, steps),
+            "gamma": gamma,
+        }
+
+    return [batch(4, 3, 3, 2, 0.9), batch(7, 5, 3, 3, 1.0), batch(1, 1, 2, 2, 0.5)]
+
+
+def padded_episodes(rng: np.random.Generator, n: int, steps: int = 6) -> dict[str, Any]:
+    """``n`` CartPole-like episodes of random lengths, padded to ``steps`` with a mask."""
+    lengths = rng.integers(1, steps + 1, size=n)
+    lengths[0] = steps
+    mask = np.arange(steps)[None, :] < lengths[:, None]
+    return {
+        "obs": (rng.normal(size=(n, steps, 4)) * mask[..., None]).tolist(),
+        "actions": (rng.integers(0, 2, size=(n, steps)) * mask).tolist(),
+        "rewards": (rng.uniform(0.5, 2.0, size=(n, steps)) * mask).tolist(),
+        "mask": mask.tolist(),
+    }
+
+
+def weight_inputs(rng: np.random.Generator) -> list[dict[str, Any]]:
+    return [{"episodes": padded_episodes(rng, 5)}, {"episodes": padded_episodes(rng, 1)}]
+
+
+def loss_inputs(rng: np.random.Generator) -> list[dict[str, Any]]:
+    episodes = padded_episodes(rng, 5)
+    return [{"theta": normal(rng, 4, 2), "episodes": episodes, "weights": normal(rng, 5, 6)}]
+
+
+# --- verdicts on the learner's answer alone (no solution to compare with) -----------------------
+
+
+def solves_cartpole(value: Any, seconds: float, args: dict[str, Any]) -> str | None:
+    """Why the trained policy fails the exercise, or None: the judge evaluates it itself."""
+    import torch
+
+    from pgcourse import SOLVED_RETURN, MLPPolicy, evaluate
+
+    if value["updates"] > args["max_updates"]:
+        return f"made {value['updates']} updates; the budget is {args['max_updates']}"
+    if seconds > 2 * TRAINING_SECONDS:
+        return f"training took {seconds:.0f} s; the budget is {TRAINING_SECONDS:.0f} s"
+    policy = MLPPolicy(hidden=32)
+    try:
+        policy.load_state_dict({k: torch.tensor(v) for k, v in value["state_dict"].items()})
+    except (RuntimeError, TypeError, ValueError) as err:
+        return f"the policy is not an MLPPolicy(hidden=32): {str(err)[:200]}"
+    result = evaluate(policy)
+    if result.mean < SOLVED_RETURN:
+        return f"the greedy policy returns {result}; solving needs {SOLVED_RETURN:.0f}"
+    return None
+
+
+def uses_own_loss(value: Any, seconds: float, args: dict[str, Any]) -> str | None:
+    if value["loss_calls"] < value["updates"] or value["updates"] < 1:
+        return f"{value['updates']} updates but {value['loss_calls']} calls of reinforce_loss"
+    return None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One test cell, checked by calling a worker adapter on each of the judge's inputs."""
+
+    adapter: str  # a function of pgcourse.grading.worker.ADAPTERS
+    inputs: Inputs
+    tolerance: float = 1e-6  # absolute and relative, when compared with the solution's answer
+    accept: Callable[[Any, float, dict[str, Any]], str | None] | None = None  # judges alone
+
+
+def train(max_updates: int, seed: int) -> Inputs:
+    return lambda rng: [{"max_updates": max_updates, "seed": seed}]
+
+
+CHECKS: dict[str, dict[str, Check]] = {
+    "score_function": {
+        "test_log_prob": Check("log_prob", small_logits),
+        "test_log_prob_large_logits": Check("log_prob", large_logits),
+        "test_grad_log_prob": Check("grad_log_prob", small_logits),
+        "test_grad_log_prob_large_logits": Check("grad_log_prob", large_logits),
+        "test_discounted_return": Check("discounted_return", reward_lists),
+        "test_reward_to_go": Check("reward_to_go", reward_lists),
+        "test_score_function_estimate": Check("score_function_estimate", episodes_of_equal_length),
+        "test_score_function_unbiased": Check("score_function_estimate", episodes_of_equal_length),
+        "test_surrogate_loss": Check("surrogate_loss_gradient", episodes_of_equal_length),
+    },
+    "reinforce": {
+        "test_reinforce_weights": Check("reinforce_weights", weight_inputs, 1e-4),
+        "test_reinforce_loss": Check("reinforce_loss", loss_inputs, 1e-4),
+        "test_train_reinforce": Check("train_reinforce", train(300, 0), accept=solves_cartpole),
+        "test_own_update": Check("train_reinforce", train(2, 1), accept=uses_own_loss),
+    },
+}
+
+
+# --- the worker process -------------------------------------------------------------------------
+
+
+class Worker:
+    """A sandboxed worker that has run ``cells``; restarted without a cell that killed it."""
+
+    def __init__(
+        self, cells: list[str], sandbox: Sandbox, scratch: Path, timeout: float, learner: bool
+    ) -> None:
+        self.cells, self.sandbox, self.scratch, self.timeout = cells, sandbox, scratch, timeout
+        self.learner = learner
+        self.skipped: dict[int, str] = {}  # cells that killed or hung the worker, and why
+        self.process: subprocess.Popen[bytes] | None = None
+        self.answers: queue.Queue[bytes] = queue.Queue()
+
+    def spawn(self) -> None:
+        workdir = Path(tempfile.mkdtemp(prefix="worker-", dir=self.scratch))
+        replaced = {}
+        if self.learner:  # the library's training code is out of reach: only the learner's runs
+            stand_in = self.scratch / "training_stand_in.py"
+            stand_in.write_text(TRAINING_STAND_IN)
+            training = Path(__file__).resolve().parents[1] / "training.py"
+            replaced[training] = stand_in
+        argv = [sys.executable, "-m", "pgcourse.grading.worker"]
+        self.process = subprocess.Popen(
+            self.sandbox.command(argv, workdir, replaced=replaced),
+            cwd=workdir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.answers = queue.Queue()
+        threading.Thread(target=self.read, args=(self.process, self.answers), daemon=True).start()
+
+    @staticmethod
+    def read(process: subprocess.Popen[bytes], answers: queue.Queue[bytes]) -> None:
+        assert process.stdout is not None
+        for line in iter(lambda: process.stdout.readline(10_000_000), b""):
+            answers.put(line)
+        answers.put(b"")  # end of output: the worker died
+
+    def stop(self) -> None:
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait()
+            self.process = None
+
+    def ask(self, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, str]:
+        """The worker's answer, or None and why there is none (it then is stopped)."""
+        assert self.process is not None and self.process.stdin is not None
+        try:
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.flush()
+            line = self.answers.get(timeout=timeout)
+        except (BrokenPipeError, OSError):
+            line = b""
+        except queue.Empty:
+            self.stop()
+            return None, f"no answer within {timeout:.0f} s"
+        try:
+            answer = json.loads(line)
+            if not isinstance(answer, dict):
+                raise ValueError("not an object")
+            return answer, ""
+        except ValueError:
+            self.stop()
+            return None, "the process died (or wrote garbage)" if line else "the process died"
+
+    def ready(self) -> None:
+        """Start the worker and run every cell that has not killed or hung it before."""
+        while self.process is None:
+            self.spawn()
+            for index, code in enumerate(self.cells):
+                if index in self.skipped:
+                    continue
+                answer, problem = self.ask({"run": code}, self.timeout)
+                if answer is None:
+                    self.skipped[index] = problem
+                    break
+
+    def call(self, adapter: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self.ready()
+        answer, problem = self.ask({"call": adapter, "args": args}, timeout)
+        return answer if answer is not None else {"error": problem}
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- judging -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The judge's inputs for one assignment and the solution's answers to them."""
+
+    inputs: dict[str, list[dict[str, Any]]]
+    answers: dict[str, list[Any]]
+
+
+def reference(
+    assignment: str, solution_cells: list[str], sandbox: Sandbox, scratch: Path, timeout: float
+) -> Reference:
+    """Draw fresh inputs for every check and ask the solution's functions for their answers."""
+    rng = np.random.default_rng(secrets.randbits(64))
+    checks = CHECKS.get(assignment, {})
+    inputs = {grade_id: check.inputs(rng) for grade_id, check in checks.items()}
+    answers: dict[str, list[Any]] = {}
+    with Worker(solution_cells, sandbox, scratch, timeout, learner=False) as worker:
+        for grade_id, check in checks.items():
+            if check.accept is not None:
+                continue
+            answers[grade_id] = []
+            for args in inputs[grade_id]:
+                answer = worker.call(check.adapter, args, timeout)
+                if "value" not in answer:
+                    raise RuntimeError(
+                        f"the solution of {assignment} fails the judge's check {grade_id}: "
+                        f"{answer.get('error')}"
+                    )
+                answers[grade_id].append(answer["value"])
+    return Reference(inputs, answers)
+
+
+def compare(got: Any, expected: Any, tolerance: float) -> str | None:
+    """Why ``got`` is not ``expected`` (nested lists of numbers), or None if it is."""
+    try:
+        got_array = np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        return "the answer is not numbers"
+    expected_array = np.asarray(expected, dtype=float)
+    if got_array.shape != expected_array.shape:
+        return f"expected shape {expected_array.shape}, got {got_array.shape}"
+    if not np.allclose(got_array, expected_array, atol=tolerance, rtol=tolerance):
+        return "wrong values"
+    return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    detail: str
+
+
+def judge(
+    assignment: str,
+    learner_cells: list[str],
+    ref: Reference,
+    sandbox: Sandbox,
+    scratch: Path,
+    timeout: float,
+) -> dict[str, Verdict]:
+    """Each check of ``assignment`` passed or not by the learner's answer cells."""
+    verdicts = {}
+    with Worker(learner_cells, sandbox, scratch, timeout, learner=True) as worker:
+        for grade_id, check in CHECKS.get(assignment, {}).items():
+            problem = None
+            for number, args in enumerate(ref.inputs[grade_id]):
+                start = time.monotonic()
+                answer = worker.call(check.adapter, args, timeout)
+                seconds = time.monotonic() - start
+                try:
+                    if "value" not in answer:
+                        problem = str(answer.get("error", "no answer"))
+                    elif check.accept is not None:
+                        problem = check.accept(answer["value"], seconds, args)
+                    else:
+                        expected = ref.answers[grade_id][number]
+                        problem = compare(answer["value"], expected, check.tolerance)
+                except (KeyError, TypeError, ValueError, AttributeError) as err:
+                    problem = f"the answer is malformed ({type(err).__name__})"
+                if problem:
+                    problem = f"{check.adapter} on the judge's input {number + 1}: {problem}"
+                    break
+            verdicts[grade_id] = Verdict(problem is None, problem or "passed")
+    return verdicts

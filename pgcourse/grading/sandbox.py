@@ -1,0 +1,178 @@
+"""Run a learner's code where it can only compute: bubblewrap, resource limits, no network.
+
+Every process that runs a submission's code (nbgrader's kernel and the judge's worker) starts
+through :meth:`Sandbox.command`: a read-only view of the machine, an empty ``/tmp``, the course's
+private folders (solutions, submissions, gradebook, ...) hidden, one writable working folder, no
+network, its own process tree, and limits on memory, CPU time and file size.
+
+``python -m pgcourse.grading.sandbox <connection file> [kernel args]`` is the kernel command of
+the ``pgcourse-sandbox`` kernel spec the driver writes for nbgrader: it copies the kernel's
+working folder (the assignment's data files) to a fresh folder and starts ipykernel inside the
+sandbox there. Its settings come from the ``PGCOURSE_SANDBOX`` environment variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pgcourse
+
+KERNEL_NAME = "pgcourse-sandbox"
+SETTINGS_VARIABLE = "PGCOURSE_SANDBOX"
+GIB = 1024**3
+
+# Folders and files of an nbgrader course a submission must neither read nor change.
+PRIVATE_NAMES = (
+    "solutions",
+    "submitted",
+    "autograded",
+    "feedback",
+    "downloaded",
+    "gradebook.db",
+    "grades.csv",
+)
+
+INSTALL_HINT = (
+    "bubblewrap (bwrap) is needed to run learners' code in a sandbox: install it with "
+    "`sudo apt-get install bubblewrap` (Debian/Ubuntu) or `sudo dnf install bubblewrap`, "
+    "or pass --no-sandbox to grade without one, only on a machine that holds nothing else"
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed process (``prlimit``), inherited by its children."""
+
+    memory_bytes: int = 4 * GIB  # address space: a huge allocation fails with MemoryError
+    cpu_seconds: int = 600  # CPU time, a backstop for loops that ignore interrupts
+    file_bytes: int = GIB  # the largest file it may write
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """How learners' code runs: inside bubblewrap (``enabled``) or not, always with limits."""
+
+    enabled: bool = True
+    hidden: tuple[str, ...] = ()  # folders to replace by an empty one, files by an empty file
+    limits: Limits = field(default_factory=Limits)
+    exposed: tuple[str, ...] = ()  # folders inside hidden ones that stay visible, read-only
+
+    @classmethod
+    def for_course(cls, root: Path, scratch: Path, enabled: bool, limits: Limits) -> Sandbox:
+        """The sandbox for grading the course at ``root``, whose temporary files are in
+        ``scratch``; also hides the private folders of the repository pgcourse comes from."""
+        roots = {root.resolve(), Path(pgcourse.__file__).resolve().parents[1]}
+        hidden = [str(r / name) for r in sorted(roots) for name in PRIVATE_NAMES]
+        hidden += [str(Path.home().resolve()), "/tmp", "/var/tmp", str(scratch.resolve())]
+        # The interpreter and its packages may live in the home folder (pyenv, a venv).
+        pythons = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}
+        return cls(enabled, tuple(hidden), limits, tuple(sorted(map(str, pythons))))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Sandbox:
+        settings = json.loads(text)
+        return cls(
+            settings["enabled"],
+            tuple(settings["hidden"]),
+            Limits(**settings["limits"]),
+            tuple(settings["exposed"]),
+        )
+
+    def command(
+        self,
+        argv: list[str],
+        workdir: Path,
+        writable: tuple[Path, ...] = (),
+        replaced: dict[Path, Path] | None = None,
+    ) -> list[str]:
+        """``argv`` run in ``workdir`` (its only writable folder, with ``writable``); each file
+        that is a key of ``replaced`` shows the content of its value instead."""
+        limits = self.limits
+        limited = [
+            "prlimit",
+            f"--as={limits.memory_bytes}",
+            f"--cpu={limits.cpu_seconds}",
+            f"--fsize={limits.file_bytes}",
+            "--",
+            *argv,
+        ]
+        if not self.enabled:
+            return limited
+        command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+        for path in self.hidden:
+            if Path(path).is_file():
+                command += ["--ro-bind", "/dev/null", path]
+            elif Path(path).is_dir():
+                command += ["--tmpfs", path]
+        for path in self.exposed:
+            command += ["--ro-bind", path, path]
+        for original, replacement in (replaced or {}).items():
+            command += ["--ro-bind", str(replacement), str(original)]
+        for folder in (workdir, *writable):
+            command += ["--bind", str(folder), str(folder)]
+        environment = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "HOME": str(workdir),
+            "LANG": "C.UTF-8",
+            "MPLCONFIGDIR": str(workdir / ".matplotlib"),
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        }
+        command += ["--clearenv"]
+        for name, value in environment.items():
+            command += ["--setenv", name, value]
+        command += ["--unshare-all", "--die-with-parent", "--chdir", str(workdir)]
+        return command + limited
+
+
+def check_bwrap() -> None:
+    """Raise RuntimeError, saying how to install it, unless bubblewrap works here."""
+    if shutil.which("bwrap") is None:
+        raise RuntimeError(INSTALL_HINT)
+    probe = subprocess.run(
+        ["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--", "true"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        raise RuntimeError(
+            f"bubblewrap is installed but cannot create a sandbox here ({probe.stderr.strip()}): "
+            "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or "
+            "grade as root; or pass --no-sandbox, only on a machine that holds nothing else"
+        )
+
+
+def write_kernel_spec(folder: Path) -> Path:
+    """Write the ``pgcourse-sandbox`` kernel spec under ``folder`` (a JUPYTER_PATH entry)."""
+    spec = folder / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "pgcourse.grading.sandbox", "{connection_file}"]
+    kernel = {"argv": argv, "display_name": "Python 3 (sandboxed)", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel))
+    return folder
+
+
+def start_kernel(connection_file: str, kernel_args: list[str]) -> None:
+    """Replace this process by ipykernel in the sandbox, in a copy of the current folder."""
+    sandbox = Sandbox.from_json(os.environ[SETTINGS_VARIABLE])
+    runtime = Path(connection_file).resolve().parent  # the kernel's sockets live next to it
+    workdir = Path(tempfile.mkdtemp(prefix="kernel-", dir=runtime.parent))
+    for path in Path.cwd().iterdir():  # data files the assignment needs, not notebooks
+        if path.is_file() and path.suffix != ".ipynb":
+            shutil.copy(path, workdir / path.name)
+    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, *kernel_args]
+    command = sandbox.command(kernel, workdir, writable=(runtime,))
+    os.execvp(command[0], command)
+
+
+if __name__ == "__main__":
+    start_kernel(sys.argv[1], sys.argv[2:])

@@ -1,0 +1,165 @@
+"""The judge's worker: runs a notebook's code and calls its functions, inside the sandbox.
+
+``python -m pgcourse.grading.worker`` reads one JSON request per line on stdin and answers one
+JSON line on the standard output it had when it started (the code it runs prints elsewhere):
+
+- ``{"run": code}`` runs a cell in an IPython shell: ``{"ok": bool, "error": text}``;
+- ``{"call": name, "args": {...}}`` calls the notebook's function through the adapter ``name``
+  below on the judge's arguments: ``{"value": numbers}`` or ``{"error": text}``.
+
+Answers are plain numbers, never verdicts: the judge, in another process, decides. Whatever the
+submission does to this process (patching NumPy, PyTorch, builtins...) can only change the
+numbers it sends back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+Namespace = dict[str, Any]
+
+
+def numbers(value: Any) -> Any:
+    """``value`` (a float, array or tensor) as nested lists of floats."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=float).tolist()
+
+
+def batch_of(episodes: dict[str, Any]) -> Any:
+    """A ``pgcourse.Batch`` made from plain lists."""
+    from pgcourse import Batch
+
+    mask = torch.tensor(episodes["mask"], dtype=torch.bool)
+    return Batch(
+        obs=torch.tensor(episodes["obs"], dtype=torch.float32),
+        actions=torch.tensor(episodes["actions"], dtype=torch.int64),
+        rewards=torch.tensor(episodes["rewards"], dtype=torch.float32),
+        log_probs=torch.zeros(mask.shape),
+        mask=mask,
+    )
+
+
+def log_prob(ns: Namespace, theta: list, s: list, actions: list) -> Any:
+    return [numbers(ns["log_prob"](np.array(theta), np.array(s), a)) for a in actions]
+
+
+def grad_log_prob(ns: Namespace, theta: list, s: list, actions: list) -> Any:
+    return [numbers(ns["grad_log_prob"](np.array(theta), np.array(s), a)) for a in actions]
+
+
+def discounted_return(ns: Namespace, rewards: list, gamma: float) -> Any:
+    return numbers(ns["discounted_return"](np.array(rewards), gamma))
+
+
+def reward_to_go(ns: Namespace, rewards: list, gamma: float) -> Any:
+    return numbers(ns["reward_to_go"](np.array(rewards), gamma))
+
+
+def score_function_estimate(
+    ns: Namespace, theta: list, features: list, actions: list, rewards: list, gamma: float
+) -> Any:
+    arrays = [np.array(theta), np.array(features), np.array(actions), np.array(rewards)]
+    return numbers(ns["score_function_estimate"](*arrays, gamma))
+
+
+def surrogate_loss_gradient(
+    ns: Namespace, theta: list, features: list, actions: list, rewards: list, gamma: float
+) -> Any:
+    """Minus the gradient of the surrogate loss with respect to theta."""
+    parameter = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+    loss = ns["surrogate_loss"](
+        parameter,
+        torch.tensor(features, dtype=torch.float64),
+        torch.tensor(actions, dtype=torch.int64),
+        torch.tensor(rewards, dtype=torch.float64),
+        gamma,
+    )
+    (grad,) = torch.autograd.grad(loss.reshape(()), parameter)
+    return numbers(-grad)
+
+
+def reinforce_weights(ns: Namespace, episodes: dict) -> Any:
+    return numbers(ns["reinforce_weights"](batch_of(episodes)))
+
+
+def reinforce_loss(ns: Namespace, theta: list, episodes: dict, weights: list) -> Any:
+    """The loss of a linear policy and its gradient with respect to the policy's theta."""
+    from pgcourse import LinearSoftmaxPolicy
+
+    policy = LinearSoftmaxPolicy(len(theta), len(theta[0]))
+    with torch.no_grad():
+        policy.theta.copy_(torch.tensor(theta))
+    loss = ns["reinforce_loss"](policy, batch_of(episodes), torch.tensor(weights))
+    (grad,) = torch.autograd.grad(loss.reshape(()), policy.theta)
+    return {"loss": numbers(loss), "grad": numbers(grad)}
+
+
+def train_reinforce(ns: Namespace, max_updates: int, seed: int) -> Any:
+    """Train; send the policy's parameters and how often ``reinforce_loss`` was called."""
+    loss_function, calls = ns["reinforce_loss"], [0]
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return loss_function(*args, **kwargs)
+
+    ns["reinforce_loss"] = counted
+    try:
+        policy, updates = ns["train_reinforce"](max_updates=max_updates, seed=seed)
+    finally:
+        ns["reinforce_loss"] = loss_function
+    parameters = {name: numbers(t) for name, t in policy.state_dict().items()}
+    return {"updates": int(updates), "state_dict": parameters, "loss_calls": calls[0]}
+
+
+ADAPTERS: dict[str, Callable[..., Any]] = {
+    f.__name__: f
+    for f in (
+        log_prob,
+        grad_log_prob,
+        discounted_return,
+        reward_to_go,
+        score_function_estimate,
+        surrogate_loss_gradient,
+        reinforce_weights,
+        reinforce_loss,
+        train_reinforce,
+    )
+}
+
+
+def answer(shell: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """Run one request in ``shell``; any exception becomes an error answer."""
+    try:
+        if "run" in request:
+            result = shell.run_cell(request["run"], store_history=False, silent=True)
+            error = result.error_before_exec or result.error_in_exec
+            return {"ok": error is None, "error": repr(error)[:300] if error else ""}
+        value = ADAPTERS[request["call"]](shell.user_ns, **request["args"])
+        return {"value": value}
+    except BaseException as err:  # the learner's code may raise anything, SystemExit included
+        return {"error": f"{type(err).__name__}: {err}"[:300]}
+
+
+def main() -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    channel = os.fdopen(os.dup(1), "w")
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 1)  # the notebook's prints and tracebacks go nowhere
+    os.dup2(quiet, 2)
+    shell = InteractiveShell.instance()
+    for line in sys.stdin:
+        channel.write(json.dumps(answer(shell, json.loads(line))) + "\n")
+        channel.flush()
+
+
+if __name__ == "__main__":
+    main()
