@@ -13,6 +13,19 @@ c.CourseDirectory.feedback_directory = "feedback"
 # is interrupted at this limit instead of holding up the class.
 c.ExecutePreprocessor.timeout = 120
 
+# pgcourse's Execute grades the cells that ran when a submission kills its kernel, instead of
+# failing the whole submission; the other preprocessors are nbgrader's defaults. LimitOutput
+# keeps at most 1000 lines of each cell's output.
+c.Autograde.autograde_preprocessors = [
+    "pgcourse.grading.execute.ExecuteUntilKernelDies",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # `make collect` imports a zip downloaded from the learning platform, whose files are named
 # <student>_<notebook>.ipynb, optionally with the platform's numeric ids and a "late" flag in
 # between (e.g. alice_late_1234_5678_score_function.ipynb). Student ids contain no underscore.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -171,6 +172,10 @@ def start_kernel(connection_file: str, kernel_args: list[str]) -> None:
             shutil.copy(path, workdir / path.name)
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, *kernel_args]
     command = sandbox.command(kernel, workdir, writable=(runtime,))
+    # Jupyter interrupts a kernel by sending SIGINT to its process group: bubblewrap must
+    # ignore it (and pass that on), or it would die and take the kernel with it. ipykernel
+    # turns SIGINT back into KeyboardInterrupt while it runs a cell.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.execvp(command[0], command)
 
 
