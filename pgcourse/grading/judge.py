@@ -305,7 +305,13 @@ def reference(
 
 
 def compare(got: Any, expected: Any, tolerance: float) -> str | None:
-    """Why ``got`` is not ``expected`` (nested lists of numbers), or None if it is."""
+    """Why ``got`` is not ``expected`` (nested lists of numbers, or a dict of them), or None."""
+    if isinstance(expected, dict):
+        if not isinstance(got, dict) or set(got) != set(expected):
+            return f"expected the values {sorted(expected)}"
+        problems = {k: compare(got[k], expected[k], tolerance) for k in expected}
+        wrong = [f"{k}: {problem}" for k, problem in problems.items() if problem]
+        return "; ".join(wrong) or None
     try:
         got_array = np.asarray(got, dtype=float)
     except (TypeError, ValueError):
