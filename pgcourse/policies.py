@@ -24,7 +24,7 @@ class LinearSoftmaxPolicy(nn.Module):
                 f"observations must have {self.theta.shape[0]} features in the last axis, "
                 f"got shape {tuple(obs.shape)}"
             )
-        return Categorical(logits=obs @ self.theta)
+        return Categorical(logits=obs @ self.theta, validate_args=False)
 
 
 class MLPPolicy(nn.Module):
@@ -37,4 +37,4 @@ class MLPPolicy(nn.Module):
         )
 
     def forward(self, obs: torch.Tensor) -> Categorical:
-        return Categorical(logits=self.net(obs))
+        return Categorical(logits=self.net(obs), validate_args=False)
