@@ -240,7 +240,9 @@ def reference(course: Course, assignment: str, options: Options) -> judge.Refere
     key = (str(path), path.stat().st_mtime_ns)
     with _reference_lock:
         if key not in _references:
-            cells = submission.program(nbformat.read(path, as_version=4))
+            cells = [
+                (code, True) for code, _ in submission.program(nbformat.read(path, as_version=4))
+            ]
             with tempfile.TemporaryDirectory(prefix="pgcourse-reference-") as scratch:
                 sandbox = Sandbox.for_course(
                     course.root, Path(scratch), options.sandbox, options.limits

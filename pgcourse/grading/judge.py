@@ -34,6 +34,9 @@ from pgcourse.grading.sandbox import Sandbox
 
 Inputs = Callable[[np.random.Generator], list[dict[str, Any]]]
 
+SETUP_SECONDS = 120.0
+"""How long the source's own cells (imports) may take in a worker, even on a busy machine."""
+
 TRAINING_SECONDS = 60.0
 """The exercise's time budget for training; the judge allows twice as much on a busy machine."""
 
@@ -177,10 +180,16 @@ CHECKS: dict[str, dict[str, Check]] = {
 
 
 class Worker:
-    """A sandboxed worker that has run ``cells``; restarted without a cell that killed it."""
+    """A sandboxed worker that has run ``cells``, each ``(code, from the source)``; restarted
+    without a learner's cell that killed or hung it."""
 
     def __init__(
-        self, cells: list[str], sandbox: Sandbox, scratch: Path, timeout: float, learner: bool
+        self,
+        cells: list[tuple[str, bool]],
+        sandbox: Sandbox,
+        scratch: Path,
+        timeout: float,
+        learner: bool,
     ) -> None:
         self.cells, self.sandbox, self.scratch, self.timeout = cells, sandbox, scratch, timeout
         self.learner = learner
@@ -249,10 +258,16 @@ class Worker:
         """Start the worker and run every cell that has not killed or hung it before."""
         while self.process is None:
             self.spawn()
-            for index, code in enumerate(self.cells):
+            for index, (code, trusted) in enumerate(self.cells):
                 if index in self.skipped:
                     continue
-                answer, problem = self.ask({"run": code}, self.timeout)
+                timeout = max(SETUP_SECONDS, self.timeout) if trusted else self.timeout
+                answer, problem = self.ask({"run": code}, timeout)
+                if answer is not None and trusted and not answer.get("ok"):
+                    problem = answer.get("error", "error")
+                if (answer is None or problem) and trusted:
+                    self.stop()
+                    raise RuntimeError(f"the worker could not run a setup cell: {problem}")
                 if answer is None:
                     self.skipped[index] = problem
                     break
@@ -281,7 +296,11 @@ class Reference:
 
 
 def reference(
-    assignment: str, solution_cells: list[str], sandbox: Sandbox, scratch: Path, timeout: float
+    assignment: str,
+    solution_cells: list[tuple[str, bool]],
+    sandbox: Sandbox,
+    scratch: Path,
+    timeout: float,
 ) -> Reference:
     """Draw fresh inputs for every check and ask the solution's functions for their answers."""
     rng = np.random.default_rng(secrets.randbits(64))
@@ -332,7 +351,7 @@ class Verdict:
 
 def judge(
     assignment: str,
-    learner_cells: list[str],
+    learner_cells: list[tuple[str, bool]],
     ref: Reference,
     sandbox: Sandbox,
     scratch: Path,

@@ -72,6 +72,11 @@ def normalized(source: NotebookNode, submitted: NotebookNode) -> NotebookNode:
     return result
 
 
-def program(notebook: NotebookNode) -> list[str]:
-    """The code the judge runs: every code cell except the tests (setup, answers, additions)."""
-    return [c.source for c in notebook.cells if c.cell_type == "code" and not is_test(c)]
+def program(notebook: NotebookNode) -> list[tuple[str, bool]]:
+    """The code the judge runs: every code cell except the tests, each with whether it is the
+    source's own (a setup cell) rather than the learner's (an answer or an added cell)."""
+    return [
+        (c.source, grade_id(c) is not None and not is_answer(c))
+        for c in notebook.cells
+        if c.cell_type == "code" and not is_test(c)
+    ]
