@@ -42,27 +42,40 @@ def vec_env_rate(width: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def rollout_rate(width: int) -> float:
-    """Real steps per second of whole episodes; masked (finished) slots do not count."""
-    torch.manual_seed(0)
-    policy = pg.MLPPolicy(hidden=32)
+def balancing_policy() -> pg.LinearSoftmaxPolicy:
+    """Push the cart toward the side the pole leans and moves to: episodes last 500 steps."""
+    policy = pg.LinearSoftmaxPolicy()
+    push_right = torch.tensor([0.5, 1.0, 10.0, 3.0])  # weights of x, x_dot, theta, theta_dot
+    with torch.no_grad():
+        policy.theta[:, 1], policy.theta[:, 0] = push_right, -push_right
+    return policy
+
+
+def rollout_rate(policy: torch.nn.Module, width: int) -> tuple[float, float]:
+    """Real steps per second of whole episodes, and the fraction of stepped slots that were real."""
     envs = pg.make_vec_env(width, seed=0)
-    steps, start = 0, time.perf_counter()
+    steps = slots = 0
+    start = time.perf_counter()
     while time.perf_counter() - start < SECONDS:
-        steps += pg.rollout(policy, envs, width).num_steps
-    return steps / (time.perf_counter() - start)
+        batch = pg.rollout(policy, envs, width)
+        steps += batch.num_steps
+        slots += batch.mask.numel()
+    return steps / (time.perf_counter() - start), steps / slots
 
 
 def main() -> None:
     torch.set_num_threads(1)
-    print(f"{'what':<34}{'steps/s':>12}{'vs simulator':>14}")
-    print(f"{'one CartPole (gym.make)':<34}{single_env_rate():>12,.0f}{'':>14}")
+    torch.manual_seed(0)
+    policies = {"untrained MLP": pg.MLPPolicy(hidden=32), "balancing": balancing_policy()}
+    print(f"{'what':<44}{'steps/s':>12}{'slots used':>12}{'vs simulator':>14}")
+    print(f"{'one CartPole (gym.make)':<44}{single_env_rate():>12,.0f}")
     for width in WIDTHS:
         simulator = vec_env_rate(width)
-        rollout = rollout_rate(width)
-        print(f"{f'vectorised CartPole, {width} envs':<34}{simulator:>12,.0f}{'1.00':>14}")
-        ratio = rollout / simulator
-        print(f"{f'pgcourse.rollout, {width} envs':<34}{rollout:>12,.0f}{ratio:>14.2f}")
+        print(f"{f'vectorised CartPole, {width} envs':<44}{simulator:>12,.0f}{'':>12}{'1.00':>14}")
+        for name, policy in policies.items():
+            rate, used = rollout_rate(policy, width)
+            label = f"pgcourse.rollout, {width} envs, {name}"
+            print(f"{label:<44}{rate:>12,.0f}{used:>12.2f}{rate / simulator:>14.2f}")
 
 
 if __name__ == "__main__":
