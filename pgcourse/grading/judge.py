@@ -19,7 +19,6 @@ import queue
 import secrets
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from pgcourse.grading.sandbox import Sandbox
+from pgcourse.grading.sandbox import Sandbox, python
 
 Inputs = Callable[[np.random.Generator], list[dict[str, Any]]]
 
@@ -205,7 +204,7 @@ class Worker:
             stand_in.write_text(TRAINING_STAND_IN)
             training = Path(__file__).resolve().parents[1] / "training.py"
             replaced[training] = stand_in
-        argv = [sys.executable, "-m", "pgcourse.grading.worker"]
+        argv = [python(), "-m", "pgcourse.grading.worker"]
         self.process = subprocess.Popen(
             self.sandbox.command(argv, workdir, replaced=replaced),
             cwd=workdir,

@@ -47,6 +47,13 @@ INSTALL_HINT = (
 )
 
 
+def python() -> str:
+    """This Python, by a path the sandbox shows: its environment's real folder, not a link to it
+    from a hidden place (a course under /tmp with a link to the environment)."""
+    resolved = Path(sys.prefix).resolve() / "bin" / Path(sys.executable).name
+    return str(resolved) if resolved.exists() else sys.executable
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits of one sandboxed process (``prlimit``), inherited by its children."""
@@ -122,7 +129,7 @@ class Sandbox:
         for folder in (workdir, *writable):
             command += ["--bind", str(folder), str(folder)]
         environment = {
-            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "PATH": f"{Path(python()).parent}:/usr/bin:/bin",
             "HOME": str(workdir),
             "LANG": "C.UTF-8",
             "MPLCONFIGDIR": str(workdir / ".matplotlib"),
@@ -170,7 +177,7 @@ def start_kernel(connection_file: str, kernel_args: list[str]) -> None:
     for path in Path.cwd().iterdir():  # data files the assignment needs, not notebooks
         if path.is_file() and path.suffix != ".ipynb":
             shutil.copy(path, workdir / path.name)
-    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, *kernel_args]
+    kernel = [python(), "-m", "ipykernel_launcher", "-f", connection_file, *kernel_args]
     command = sandbox.command(kernel, workdir, writable=(runtime,))
     # Jupyter interrupts a kernel by sending SIGINT to its process group: bubblewrap must
     # ignore it (and pass that on), or it would die and take the kernel with it. ipykernel
