@@ -131,9 +131,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    course = print_table("(a) course REINFORCE", [course_reinforce(s) for s in range(args.seeds)])
-    classic = print_table("(b) classic loop", [classic_reinforce(s) for s in range(args.seeds)])
-    print(f"\nmedian wall time to solve, (b)/(a): {classic / course:.1f}x")
+    # Seed by seed, (a) then (b): a change of load on a shared machine hits both alike.
+    course, classic = [], []
+    for seed in range(args.seeds):
+        course.append(course_reinforce(seed))
+        classic.append(classic_reinforce(seed))
+        print(f"seed {seed}: (a) {course[-1]}\n        (b) {classic[-1]}", flush=True)
+    course_median = print_table("(a) course REINFORCE", course)
+    classic_median = print_table("(b) classic loop", classic)
+    print(f"\nmedian wall time to solve, (b)/(a): {classic_median / course_median:.1f}x")
 
 
 if __name__ == "__main__":
