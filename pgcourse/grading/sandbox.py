@@ -79,9 +79,11 @@ class Sandbox:
         roots = {root.resolve(), Path(pgcourse.__file__).resolve().parents[1]}
         hidden = [str(r / name) for r in sorted(roots) for name in PRIVATE_NAMES]
         hidden += [str(Path.home().resolve()), "/tmp", "/var/tmp", str(scratch.resolve())]
-        # The interpreter and its packages may live in the home folder (pyenv, a venv).
-        pythons = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}
-        return cls(enabled, tuple(hidden), limits, tuple(sorted(map(str, pythons))))
+        # The interpreter, its packages and pgcourse itself may live in a hidden folder (pyenv
+        # in the home folder, a clone of the course under /tmp): they stay visible, read-only.
+        needed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}
+        needed.add(Path(pgcourse.__file__).resolve().parent)
+        return cls(enabled, tuple(hidden), limits, tuple(sorted(map(str, needed))))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
