@@ -119,20 +119,31 @@ class Sandbox:
         if not self.enabled:
             return limited
         command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-        for path in self.hidden:
-            if Path(path).is_file():
-                command += ["--ro-bind", "/dev/null", path]
-            elif Path(path).is_dir():
-                command += ["--tmpfs", path]
+        # A path inside another hidden folder is hidden with it, and could not be mounted on.
+        hidden = [
+            Path(path)
+            for path in self.hidden
+            if not any(Path(path).is_relative_to(other) and path != other for other in self.hidden)
+        ]
+        hidden_folders = [path for path in hidden if path.is_dir()]
+        for path in hidden:
+            if path.is_file():
+                command += ["--ro-bind", "/dev/null", str(path)]
+        for path in hidden_folders:
+            command += ["--tmpfs", str(path)]
         for path in self.exposed:
             command += ["--ro-bind", path, path]
         for original, replacement in (replaced or {}).items():
             command += ["--ro-bind", str(replacement), str(original)]
         for folder in (workdir, *writable):
             command += ["--bind", str(folder), str(folder)]
+        # Empty and read-only: writing where a hidden folder was fails, as everywhere else.
+        for path in hidden_folders:
+            command += ["--remount-ro", str(path)]
         environment = {
             "PATH": f"{Path(python()).parent}:/usr/bin:/bin",
             "HOME": str(workdir),
+            "TMPDIR": str(workdir),
             "LANG": "C.UTF-8",
             "MPLCONFIGDIR": str(workdir / ".matplotlib"),
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
