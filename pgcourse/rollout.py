@@ -66,7 +66,7 @@ def _sample(dist: Distribution, greedy: bool) -> torch.Tensor:
     """
     if greedy:
         return dist.mode
-    if isinstance(dist, Categorical):
+    if type(dist) is Categorical:  # a subclass may sample its own way: leave it to it
         cdf = dist.probs.cumsum(dim=-1)
         uniform = torch.rand(cdf.shape[:-1] + (1,))
         # Rounding can leave cdf[-1] a hair below 1; the clamp keeps the index in range.
