@@ -12,6 +12,9 @@ c.CourseDirectory.feedback_directory = "feedback"
 # Grading executes every cell. The training test needs well under a minute; a cell that hangs
 # is interrupted at this limit instead of holding up the class.
 c.ExecutePreprocessor.timeout = 120
+# Once the last cell has run, the kernel has nothing left to save: stop it at once rather than
+# wait a second for a graceful shutdown, in every graded submission.
+c.ExecutePreprocessor.shutdown_kernel = "immediate"
 
 # pgcourse's Execute grades the cells that ran when a submission kills its kernel, instead of
 # failing the whole submission; the other preprocessors are nbgrader's defaults. LimitOutput

@@ -8,7 +8,8 @@ tests/test_grading_mutants.py makes them) is graded through the course's own com
 `python -m pgcourse.grading autograde`, in two temporary copies of the course: once with
 `JOBS=1` and once with `JOBS=2`. Both gradebooks must give every submission the same score.
 Targets: two jobs at least 1.6x faster than one on 2 cores; score_function under 10 s per
-submission.
+submission. A second table gives the cores kept busy (the machine's CPU time over the wall time,
+so run it on an idle machine): what one job already uses bounds what more jobs can gain.
 """
 
 from __future__ import annotations
@@ -67,13 +68,27 @@ def make_course(folder: Path, size: int) -> driver.Course:
 
 def grading(course: driver.Course, *args: str, jobs: int = 1) -> None:
     command = [sys.executable, "-m", "pgcourse.grading", "--root", str(course.root), *args]
-    subprocess.run(command, check=True, capture_output=True, env={**os.environ, "JOBS": str(jobs)})
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "JOBS": str(jobs)}
+    )
+    if result.returncode != 0:
+        output = result.stdout[-3000:] + result.stderr[-3000:]
+        raise SystemExit(f"{' '.join(args)} failed:\n{output}")
 
 
-def timed_autograde(course: driver.Course, assignment: str, jobs: int) -> float:
-    start = time.perf_counter()
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since it booted (/proc/stat)."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    return (sum(fields) - idle - iowait) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_autograde(course: driver.Course, assignment: str, jobs: int) -> tuple[float, float]:
+    """Wall seconds of grading every submission of ``assignment``, and the cores kept busy."""
+    start, cpu = time.perf_counter(), busy_cpu_seconds()
     grading(course, "autograde", "--assignment", assignment, jobs=jobs)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    return wall, (busy_cpu_seconds() - cpu) / wall
 
 
 def scores(course: driver.Course) -> dict[tuple[str, str], str]:
@@ -92,9 +107,9 @@ def main() -> None:
         two = make_course(Path(tmp) / "two_jobs", args.students)
         rows = []
         for assignment in one.assignments():
-            sequential = timed_autograde(one, assignment, jobs=1)
-            parallel = timed_autograde(two, assignment, jobs=2)
-            rows.append((assignment, sequential, parallel))
+            sequential, busy_one = timed_autograde(one, assignment, jobs=1)
+            parallel, busy_two = timed_autograde(two, assignment, jobs=2)
+            rows.append((assignment, sequential, parallel, busy_one, busy_two))
         sequential_scores, parallel_scores = scores(one), scores(two)
     assert len(sequential_scores) == len(rows) * args.students, sequential_scores
     assert sequential_scores == parallel_scores, "one job and two jobs gave different grades"
@@ -103,7 +118,7 @@ def main() -> None:
         f"{'assignment':<16}{'s/sub, JOBS=1':>15}{'s/sub, JOBS=2':>15}{'speed-up':>10}"
         f"{'target':>8}{'met':>5}"
     )
-    for assignment, sequential, parallel in rows:
+    for assignment, sequential, parallel, _, _ in rows:
         speedup = sequential / parallel
         per_submission = sequential / args.students
         met = speedup >= SPEEDUP_TARGET and per_submission < SECONDS_TARGET.get(
@@ -113,6 +128,13 @@ def main() -> None:
             f"{assignment:<16}{per_submission:>15.1f}{parallel / args.students:>15.1f}"
             f"{speedup:>9.2f}x{SPEEDUP_TARGET:>7.1f}x{'yes' if met else 'NO':>5}"
         )
+    # One job already keeps more than one core busy (nbgrader's kernel and the judge's worker
+    # run side by side), so no number of jobs can be faster than cores / (cores busy at 1 job).
+    cores = os.cpu_count() or 1
+    print(f"\ncores busy (machine-wide CPU time / wall time) on {cores} cores\n")
+    print(f"{'assignment':<16}{'JOBS=1':>8}{'JOBS=2':>8}{'most any JOBS can gain':>24}")
+    for assignment, _, _, busy_one, busy_two in rows:
+        print(f"{assignment:<16}{busy_one:>8.2f}{busy_two:>8.2f}{cores / busy_one:>23.2f}x")
 
 
 if __name__ == "__main__":

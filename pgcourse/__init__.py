@@ -3,30 +3,47 @@
 The chapters teach policies, objectives and gradient estimators in their own cells; this
 package holds the plumbing they share: seeded environments, batched rollouts, evaluation,
 plots and CartPole pictures.
+
+``from pgcourse import rollout`` works as usual, but each name below is imported on first use:
+grading a submission starts several processes that import :mod:`pgcourse.grading` and need none
+of them, and loading PyTorch would cost each of them a second or more.
 """
 
-from pgcourse.envs import make_env, make_vec_env
-from pgcourse.evaluate import SOLVED_RETURN, EvalResult, evaluate
-from pgcourse.policies import LinearSoftmaxPolicy, MLPPolicy
-from pgcourse.progress import Progress
-from pgcourse.rollout import Batch, rollout
-from pgcourse.seeding import seed_everything
-from pgcourse.training import CHAPTER5_CONFIG, ReinforceConfig, ReinforceRun, run_reinforce
+from __future__ import annotations
 
-__all__ = [
-    "Batch",
-    "EvalResult",
-    "LinearSoftmaxPolicy",
-    "MLPPolicy",
-    "Progress",
-    "ReinforceConfig",
-    "ReinforceRun",
-    "SOLVED_RETURN",
-    "CHAPTER5_CONFIG",
-    "evaluate",
-    "make_env",
-    "make_vec_env",
-    "rollout",
-    "run_reinforce",
-    "seed_everything",
-]
+import importlib
+from typing import Any
+
+# Each public name, and the module that defines it. No module is named like a public name, so
+# importing a module never hides a function of the same name.
+_EXPORTS = {
+    "make_env": "pgcourse.envs",
+    "make_vec_env": "pgcourse.envs",
+    "SOLVED_RETURN": "pgcourse.evaluation",
+    "EvalResult": "pgcourse.evaluation",
+    "evaluate": "pgcourse.evaluation",
+    "LinearSoftmaxPolicy": "pgcourse.policies",
+    "MLPPolicy": "pgcourse.policies",
+    "Progress": "pgcourse.progress",
+    "Batch": "pgcourse.rollouts",
+    "rollout": "pgcourse.rollouts",
+    "seed_everything": "pgcourse.seeding",
+    "CHAPTER5_CONFIG": "pgcourse.training",
+    "ReinforceConfig": "pgcourse.training",
+    "ReinforceRun": "pgcourse.training",
+    "run_reinforce": "pgcourse.training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pgcourse' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups find it directly
+    return value
+
+
+def __dir__() -> list[str]:  # for tab completion in Jupyter
+    return sorted([*globals(), *_EXPORTS])

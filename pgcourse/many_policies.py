@@ -18,7 +18,7 @@ import torch
 from torch.distributions import Categorical
 
 from pgcourse.envs import make_vec_env
-from pgcourse.rollout import rollout
+from pgcourse.rollouts import rollout
 
 
 class _InverseCdfCategorical(Categorical):

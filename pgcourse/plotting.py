@@ -10,7 +10,7 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from pgcourse.evaluate import SOLVED_RETURN
+from pgcourse.evaluation import SOLVED_RETURN
 
 
 def plot_learning_curves(

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from pgcourse.envs import DEFAULT_ENV_ID, make_vec_env
-from pgcourse.evaluate import SOLVED_RETURN, evaluate
+from pgcourse.evaluation import SOLVED_RETURN, evaluate
 from pgcourse.policies import MLPPolicy
 from pgcourse.progress import Progress
-from pgcourse.rollout import Batch, rollout
+from pgcourse.rollouts import Batch, rollout
 from pgcourse.seeding import seed_everything
 
 WEIGHTINGS = ("return", "reward_to_go")

@@ -1,5 +1,10 @@
 """Unit tests of the pgcourse helper library."""
 
+import importlib
+import subprocess
+import sys
+import types
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -205,3 +210,23 @@ def test_policies_output_one_distribution_per_observation():
     assert pg.MLPPolicy(hidden=8)(obs).probs.shape == (5, 2)
     with pytest.raises(ValueError, match="4 features in the last axis"):
         linear(torch.randn(5, 3))
+
+
+def test_every_public_name_is_what_its_module_defines():
+    for name in pg.__all__:
+        value = getattr(pg, name)
+        assert not isinstance(value, types.ModuleType), f"pgcourse.{name} is a module"
+        assert value is getattr(importlib.import_module(pg._EXPORTS[name]), name)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        pg.nothing  # noqa: B018
+
+
+def test_grading_tools_start_without_loading_torch():
+    code = (
+        "import sys\n"
+        "import pgcourse.grading.driver, pgcourse.grading.execute, pgcourse.grading.sandbox\n"
+        "print(sorted({'torch', 'gymnasium'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

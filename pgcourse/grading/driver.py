@@ -37,6 +37,7 @@ import nbformat
 from pgcourse.grading import judge, submission
 from pgcourse.grading.execute import error_output
 from pgcourse.grading.sandbox import (
+    AGENT_FILE,
     KERNEL_NAME,
     SETTINGS_VARIABLE,
     Limits,
@@ -315,7 +316,7 @@ def grade_submission(
                     f"--Execute.kernel_name={KERNEL_NAME}",
                     # Unix sockets next to the connection file: the sandbox has no network.
                     "--KernelManager.transport=ipc",
-                    f"--KernelManager.connection_file={scratch / 'runtime' / 'kernel.json'}",
+                    f"--KernelManager.connection_file={kernel_runtime(scratch) / 'kernel.json'}",
                 ],
                 timeout=timeout,
                 environment=kernel_environment(sandbox, scratch),
@@ -325,6 +326,11 @@ def grade_submission(
             return outcome(False, f"grading took longer than {timeout:.0f} s and was stopped")
         finally:
             judging.join()
+        try:
+            handed_in = kernel_runtime(scratch) / AGENT_FILE
+            verdicts.update(judge.judge_trained_agent(assignment, handed_in))
+        except Exception as err:  # reported below, like the judge's other errors
+            judge_errors.append(f"{type(err).__name__}: {err}")
     if result.returncode != 0:
         return outcome(False, errors_in(result.stderr))
     if judge_errors:
@@ -346,10 +352,15 @@ def sandbox_available() -> None:
     check_bwrap()
 
 
+def kernel_runtime(scratch: Path) -> Path:
+    """The folder of the kernel's connection file and sockets, where it hands in its agent."""
+    return scratch / "runtime"
+
+
 def kernel_environment(sandbox: Sandbox, scratch: Path) -> dict[str, str]:
     """What nbgrader needs to start its kernel in the sandbox (see sandbox.start_kernel)."""
     jupyter = scratch / "jupyter"
-    runtime = scratch / "runtime"
+    runtime = kernel_runtime(scratch)
     runtime.mkdir()
     write_kernel_spec(jupyter)
     paths = [str(jupyter), *filter(None, [os.environ.get("JUPYTER_PATH")])]

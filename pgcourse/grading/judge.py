@@ -8,7 +8,10 @@ numbers back, and compares them here with what the solution's functions return o
 inputs. The driver keeps, for each test cell, the smaller of nbgrader's score and the judge's,
 and flags the cells where nbgrader gave points the judge denies.
 
-:data:`CHECKS` maps every autograded test cell (its ``grade_id``) to its check.
+A test that trains an agent is the exception: nbgrader's kernel hands in the agent it trained,
+and the judge evaluates it here (:func:`judge_trained_agent`).
+
+:data:`CHECKS` maps every other autograded test cell (its ``grade_id``) to its check.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,18 +38,11 @@ Inputs = Callable[[np.random.Generator], list[dict[str, Any]]]
 SETUP_SECONDS = 120.0
 """How long the source's own cells (imports) may take in a worker, even on a busy machine."""
 
-TRAINING_SECONDS = 60.0
-"""The exercise's time budget for training; the judge allows twice as much on a busy machine."""
+TRAINING_UPDATES, TRAINING_SECONDS = 300, 60.0
+"""The exercise's budget for training, in updates and seconds."""
 
-TRAINING_STAND_IN = '''"""Stands in for pgcourse.training while a submission is judged."""
-
-CHAPTER5_CONFIG = ReinforceConfig = ReinforceRun = None
-
-
-def run_reinforce(*args, **kwargs):
-    raise RuntimeError("the library's training code is not available to graded exercises")
-'''
-
+MAX_AGENT_BYTES = 1_000_000
+"""A handed-in agent larger than this is not read (MLPPolicy(hidden=32) takes about 10 kB)."""
 
 # --- the judge's inputs: drawn afresh for each grading run, sent as plain lists ------------------
 
@@ -113,28 +108,7 @@ def loss_inputs(rng: np.random.Generator) -> list[dict[str, Any]]:
 # --- verdicts on the learner's answer alone (no solution to compare with) -----------------------
 
 
-def solves_cartpole(value: Any, seconds: float, args: dict[str, Any]) -> str | None:
-    """Why the trained policy fails the exercise, or None: the judge evaluates it itself."""
-    import torch
-
-    from pgcourse import SOLVED_RETURN, MLPPolicy, evaluate
-
-    if value["updates"] > args["max_updates"]:
-        return f"made {value['updates']} updates; the budget is {args['max_updates']}"
-    if seconds > 2 * TRAINING_SECONDS:
-        return f"training took {seconds:.0f} s; the budget is {TRAINING_SECONDS:.0f} s"
-    policy = MLPPolicy(hidden=32)
-    try:
-        policy.load_state_dict({k: torch.tensor(v) for k, v in value["state_dict"].items()})
-    except (RuntimeError, TypeError, ValueError) as err:
-        return f"the policy is not an MLPPolicy(hidden=32): {str(err)[:200]}"
-    result = evaluate(policy)
-    if result.mean < SOLVED_RETURN:
-        return f"the greedy policy returns {result}; solving needs {SOLVED_RETURN:.0f}"
-    return None
-
-
-def uses_own_loss(value: Any, seconds: float, args: dict[str, Any]) -> str | None:
+def uses_own_loss(value: Any) -> str | None:
     if value["loss_calls"] < value["updates"] or value["updates"] < 1:
         return f"{value['updates']} updates but {value['loss_calls']} calls of reinforce_loss"
     return None
@@ -147,7 +121,7 @@ class Check:
     adapter: str  # a function of pgcourse.grading.worker.ADAPTERS
     inputs: Inputs
     tolerance: float = 1e-6  # absolute and relative, when compared with the solution's answer
-    accept: Callable[[Any, float, dict[str, Any]], str | None] | None = None  # judges alone
+    accept: Callable[[Any], str | None] | None = None  # judges the answer alone
 
 
 def train(max_updates: int, seed: int) -> Inputs:
@@ -169,7 +143,6 @@ CHECKS: dict[str, dict[str, Check]] = {
     "reinforce": {
         "test_reinforce_weights": Check("reinforce_weights", weight_inputs, 1e-4),
         "test_reinforce_loss": Check("reinforce_loss", loss_inputs, 1e-4),
-        "test_train_reinforce": Check("train_reinforce", train(300, 0), accept=solves_cartpole),
         "test_own_update": Check("train_reinforce", train(2, 1), accept=uses_own_loss),
     },
 }
@@ -188,25 +161,17 @@ class Worker:
         sandbox: Sandbox,
         scratch: Path,
         timeout: float,
-        learner: bool,
     ) -> None:
         self.cells, self.sandbox, self.scratch, self.timeout = cells, sandbox, scratch, timeout
-        self.learner = learner
         self.skipped: dict[int, str] = {}  # cells that killed or hung the worker, and why
         self.process: subprocess.Popen[bytes] | None = None
         self.answers: queue.Queue[bytes] = queue.Queue()
 
     def spawn(self) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="worker-", dir=self.scratch))
-        replaced = {}
-        if self.learner:  # the library's training code is out of reach: only the learner's runs
-            stand_in = self.scratch / "training_stand_in.py"
-            stand_in.write_text(TRAINING_STAND_IN)
-            training = Path(__file__).resolve().parents[1] / "training.py"
-            replaced[training] = stand_in
         argv = [python(), "-m", "pgcourse.grading.worker"]
         self.process = subprocess.Popen(
-            self.sandbox.command(argv, workdir, replaced=replaced),
+            self.sandbox.command(argv, workdir),
             cwd=workdir,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -306,7 +271,7 @@ def reference(
     checks = CHECKS.get(assignment, {})
     inputs = {grade_id: check.inputs(rng) for grade_id, check in checks.items()}
     answers: dict[str, list[Any]] = {}
-    with Worker(solution_cells, sandbox, scratch, timeout, learner=False) as worker:
+    with Worker(solution_cells, sandbox, scratch, timeout) as worker:
         for grade_id, check in checks.items():
             if check.accept is not None:
                 continue
@@ -358,18 +323,16 @@ def judge(
 ) -> dict[str, Verdict]:
     """Each check of ``assignment`` passed or not by the learner's answer cells."""
     verdicts = {}
-    with Worker(learner_cells, sandbox, scratch, timeout, learner=True) as worker:
+    with Worker(learner_cells, sandbox, scratch, timeout) as worker:
         for grade_id, check in CHECKS.get(assignment, {}).items():
             problem = None
             for number, args in enumerate(ref.inputs[grade_id]):
-                start = time.monotonic()
                 answer = worker.call(check.adapter, args, timeout)
-                seconds = time.monotonic() - start
                 try:
                     if "value" not in answer:
                         problem = str(answer.get("error", "no answer"))
                     elif check.accept is not None:
-                        problem = check.accept(answer["value"], seconds, args)
+                        problem = check.accept(answer["value"])
                     else:
                         expected = ref.answers[grade_id][number]
                         problem = compare(answer["value"], expected, check.tolerance)
@@ -380,3 +343,51 @@ def judge(
                     break
             verdicts[grade_id] = Verdict(problem is None, problem or "passed")
     return verdicts
+
+
+# --- the agent a training test trained in nbgrader's kernel ---------------------------------------
+
+TRAINED_AGENT_TESTS = {"reinforce": "test_train_reinforce"}
+"""The test cell of an assignment that trains an agent and hands it in (checks.hand_in_agent).
+The judge evaluates that agent itself rather than train another: training twice would double
+the cost of grading, and the parameters are only numbers, whichever process computed them."""
+
+
+def judge_trained_agent(assignment: str, handed_in: Path) -> dict[str, Verdict]:
+    """The verdict on the agent handed in at ``handed_in``, for the assignment's training test."""
+    grade_id = TRAINED_AGENT_TESTS.get(assignment)
+    if grade_id is None:
+        return {}
+    problem = trained_agent_problem(handed_in)
+    return {grade_id: Verdict(problem is None, problem or "passed")}
+
+
+def trained_agent_problem(handed_in: Path) -> str | None:
+    """Why the handed-in agent fails the training test, or None: the judge evaluates it."""
+    import torch
+
+    from pgcourse import SOLVED_RETURN, MLPPolicy, evaluate
+
+    if not handed_in.is_file():
+        return "no trained agent was handed in: training failed or its test did not run"
+    if handed_in.stat().st_size > MAX_AGENT_BYTES:
+        return f"the handed-in agent is larger than {MAX_AGENT_BYTES} bytes"
+    try:
+        agent = json.loads(handed_in.read_text())
+        updates, seconds = int(agent["updates"]), float(agent["seconds"])
+        state = {name: torch.tensor(value) for name, value in agent["parameters"].items()}
+    except (OSError, KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
+        return f"the handed-in agent is malformed ({type(err).__name__})"
+    if updates > TRAINING_UPDATES:
+        return f"made {updates} updates; the budget is {TRAINING_UPDATES}"
+    if seconds > TRAINING_SECONDS:
+        return f"training took {seconds:.0f} s; the budget is {TRAINING_SECONDS:.0f} s"
+    policy = MLPPolicy(hidden=32)
+    try:
+        policy.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError) as err:
+        return f"the policy is not an MLPPolicy(hidden=32): {str(err)[:200]}"
+    result = evaluate(policy)
+    if result.mean < SOLVED_RETURN:
+        return f"the greedy policy returns {result}; solving needs {SOLVED_RETURN:.0f}"
+    return None

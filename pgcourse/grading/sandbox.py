@@ -3,12 +3,14 @@
 Every process that runs a submission's code (nbgrader's kernel and the judge's worker) starts
 through :meth:`Sandbox.command`: a read-only view of the machine, an empty ``/tmp``, the course's
 private folders (solutions, submissions, gradebook, ...) hidden, one writable working folder, no
-network, its own process tree, and limits on memory, CPU time and file size.
+network, its own process tree, limits on memory, CPU time and file size, and a stand-in for
+``pgcourse.training`` (graded code must train with the learner's own update).
 
 ``python -m pgcourse.grading.sandbox <connection file> [kernel args]`` is the kernel command of
 the ``pgcourse-sandbox`` kernel spec the driver writes for nbgrader: it copies the kernel's
 working folder (the assignment's data files) to a fresh folder and starts ipykernel inside the
-sandbox there. Its settings come from the ``PGCOURSE_SANDBOX`` environment variable.
+sandbox there. Its settings come from the ``PGCOURSE_SANDBOX`` environment variable; the
+kernel gets ``PGCOURSE_TRAINED_AGENT``, where a training test hands in its trained agent.
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import pgcourse
+PACKAGE = Path(__file__).resolve().parents[1]  # pgcourse
+TRAINING_STAND_IN = Path(__file__).resolve().with_name("training_stand_in.py")
 
 KERNEL_NAME = "pgcourse-sandbox"
 SETTINGS_VARIABLE = "PGCOURSE_SANDBOX"
+AGENT_VARIABLE = "PGCOURSE_TRAINED_AGENT"
+"""Set in nbgrader's kernel: where a training test hands in its agent (checks.hand_in_agent)."""
+AGENT_FILE = "trained_agent.json"  # in the folder of the kernel's connection file
 GIB = 1024**3
 
 # Folders and files of an nbgrader course a submission must neither read nor change.
@@ -76,13 +82,13 @@ class Sandbox:
     def for_course(cls, root: Path, scratch: Path, enabled: bool, limits: Limits) -> Sandbox:
         """The sandbox for grading the course at ``root``, whose temporary files are in
         ``scratch``; also hides the private folders of the repository pgcourse comes from."""
-        roots = {root.resolve(), Path(pgcourse.__file__).resolve().parents[1]}
+        roots = {root.resolve(), PACKAGE.parent}
         hidden = [str(r / name) for r in sorted(roots) for name in PRIVATE_NAMES]
         hidden += [str(Path.home().resolve()), "/tmp", "/var/tmp", str(scratch.resolve())]
         # The interpreter, its packages and pgcourse itself may live in a hidden folder (pyenv
         # in the home folder, a clone of the course under /tmp): they stay visible, read-only.
         needed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}
-        needed.add(Path(pgcourse.__file__).resolve().parent)
+        needed.add(PACKAGE)
         return cls(enabled, tuple(hidden), limits, tuple(sorted(map(str, needed))))
 
     def to_json(self) -> str:
@@ -103,10 +109,10 @@ class Sandbox:
         argv: list[str],
         workdir: Path,
         writable: tuple[Path, ...] = (),
-        replaced: dict[Path, Path] | None = None,
+        environment: dict[str, str] | None = None,
     ) -> list[str]:
-        """``argv`` run in ``workdir`` (its only writable folder, with ``writable``); each file
-        that is a key of ``replaced`` shows the content of its value instead."""
+        """``argv`` run in ``workdir`` (its only writable folder, with ``writable``), with
+        ``environment`` added to the few variables it gets; pgcourse.training is a stand-in."""
         limits = self.limits
         limited = [
             "prlimit",
@@ -133,23 +139,23 @@ class Sandbox:
             command += ["--tmpfs", str(path)]
         for path in self.exposed:
             command += ["--ro-bind", path, path]
-        for original, replacement in (replaced or {}).items():
-            command += ["--ro-bind", str(replacement), str(original)]
+        command += ["--ro-bind", str(TRAINING_STAND_IN), str(PACKAGE / "training.py")]
         for folder in (workdir, *writable):
             command += ["--bind", str(folder), str(folder)]
         # Empty and read-only: writing where a hidden folder was fails, as everywhere else.
         for path in hidden_folders:
             command += ["--remount-ro", str(path)]
-        environment = {
+        variables = {
             "PATH": f"{Path(python()).parent}:/usr/bin:/bin",
             "HOME": str(workdir),
             "TMPDIR": str(workdir),
             "LANG": "C.UTF-8",
             "MPLCONFIGDIR": str(workdir / ".matplotlib"),
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            **(environment or {}),
         }
         command += ["--clearenv"]
-        for name, value in environment.items():
+        for name, value in variables.items():
             command += ["--setenv", name, value]
         command += ["--unshare-all", "--die-with-parent", "--chdir", str(workdir)]
         return command + limited
@@ -191,7 +197,9 @@ def start_kernel(connection_file: str, kernel_args: list[str]) -> None:
         if path.is_file() and path.suffix != ".ipynb":
             shutil.copy(path, workdir / path.name)
     kernel = [python(), "-m", "ipykernel_launcher", "-f", connection_file, *kernel_args]
-    command = sandbox.command(kernel, workdir, writable=(runtime,))
+    hand_in = {AGENT_VARIABLE: str(runtime / AGENT_FILE)}
+    os.environ.update(hand_in)  # the kernel inherits it when there is no sandbox
+    command = sandbox.command(kernel, workdir, writable=(runtime,), environment=hand_in)
     # Jupyter interrupts a kernel by sending SIGINT to its process group: bubblewrap must
     # ignore it (and pass that on), or it would die and take the kernel with it. ipykernel
     # turns SIGINT back into KeyboardInterrupt while it runs a cell.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from pgcourse.envs import DEFAULT_ENV_ID, make_vec_env
-from pgcourse.rollout import Policy, rollout
+from pgcourse.rollouts import Policy, rollout
 
 
 @dataclass
