@@ -18,7 +18,7 @@ import torch
 from torch.distributions import Categorical
 
 from pgcourse.envs import make_vec_env
-from pgcourse.rollouts import rollout
+from pgcourse.rollouts import rollout, sample_by_inverse_cdf
 
 
 class _InverseCdfCategorical(Categorical):
@@ -31,8 +31,7 @@ class _InverseCdfCategorical(Categorical):
     def sample(self, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
         if tuple(sample_shape):
             raise ValueError(f"draws one action per row; got sample_shape {sample_shape}")
-        below = self.uniforms > self.probs.cumsum(dim=-1)[:, :-1]
-        return below.sum(dim=-1)
+        return sample_by_inverse_cdf(self.probs, self.uniforms)
 
 
 class _StackedLinearPolicies:

@@ -58,6 +58,14 @@ def _as_batch_env(env: gym.Env | gym.vector.VectorEnv) -> tuple[int, bool]:
     raise ValueError(f"env must be a gymnasium Env or VectorEnv, got {type(env).__name__}")
 
 
+def sample_by_inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """One index per row of ``probs``: the first whose cumulative probability reaches the row's
+    number in ``uniforms`` (shape ``(..., 1)``, uniform on [0, 1))."""
+    # The last index takes every number past the second-to-last sum, so rounding that leaves
+    # the total a hair below 1 cannot push the index out of range.
+    return (uniforms > probs.cumsum(dim=-1)[..., :-1]).sum(dim=-1)
+
+
 def _sample(dist: Distribution, greedy: bool) -> torch.Tensor:
     """One action per row: the most probable one, or a sample.
 
@@ -67,10 +75,7 @@ def _sample(dist: Distribution, greedy: bool) -> torch.Tensor:
     if greedy:
         return dist.mode
     if type(dist) is Categorical:  # a subclass may sample its own way: leave it to it
-        cdf = dist.probs.cumsum(dim=-1)
-        uniform = torch.rand(cdf.shape[:-1] + (1,))
-        # Rounding can leave cdf[-1] a hair below 1; the clamp keeps the index in range.
-        return (uniform > cdf).sum(dim=-1).clamp(max=cdf.shape[-1] - 1)
+        return sample_by_inverse_cdf(dist.probs, torch.rand(dist.probs.shape[:-1] + (1,)))
     return dist.sample()
 
 

@@ -230,3 +230,14 @@ def test_grading_tools_start_without_loading_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_inverse_cdf_sampling_picks_the_bin_of_each_uniform_number():
+    from pgcourse.rollouts import sample_by_inverse_cdf
+
+    probs = torch.tensor([0.2, 0.5, 0.3]).expand(6, 3)
+    uniforms = torch.tensor([[0.0], [0.1], [0.21], [0.69], [0.71], [1.5]])  # 1.5: past the total
+    assert sample_by_inverse_cdf(probs, uniforms).tolist() == [0, 0, 1, 1, 2, 2]
+    draws = sample_by_inverse_cdf(probs[:1].expand(40_000, 3), torch.rand(40_000, 1))
+    frequencies = torch.bincount(draws, minlength=3) / 40_000
+    assert torch.allclose(frequencies, probs[0], atol=0.01), frequencies
