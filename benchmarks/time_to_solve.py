@@ -86,10 +86,8 @@ def classic_reinforce(seed: int, num_episodes: int = 1000, gamma: float = 1.0) -
             evaluations.append(pg.evaluate(policy).mean)
             if solved_seconds is None and evaluations[-1] >= pg.SOLVED_RETURN:
                 solved_seconds, solved_steps = train_seconds, steps
-                first_solved = len(evaluations) - 1
-    stayed = solved_seconds is not None and all(
-        mean >= pg.SOLVED_RETURN for mean in evaluations[first_solved:]
-    )
+    solved = [mean >= pg.SOLVED_RETURN for mean in evaluations]
+    stayed = True in solved and all(solved[solved.index(True) :])  # from the first solve on
     return Outcome(solved_seconds, solved_steps, evaluations[-1], stayed)
 
 
