@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from pgcourse import MLPPolicy
-from pgcourse.grading import checks, judge, sandbox
+from pgcourse.grading import checks, driver, judge, sandbox
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def balancing_mlp() -> MLPPolicy:
@@ -99,3 +101,11 @@ def test_sandboxed_code_cannot_call_the_librarys_training(tmp_path):
     result = subprocess.run(box.command(argv, tmp_path), capture_output=True, text=True)
     assert "the library's training code is not available" in result.stderr
     assert result.returncode != 0
+
+
+def test_without_the_sandbox_the_kernel_still_hands_in_its_agent(tmp_path):
+    course = driver.scratch_course(REPO, tmp_path / "course")
+    solution = (course.solutions / "reinforce" / "reinforce.ipynb").read_text()
+    driver.submit(course, "alice", "reinforce", solution)
+    (outcome,) = driver.autograde(course, options=driver.Options(sandbox=False))
+    assert outcome.ok and outcome.detail == "11 / 11 points", outcome
