@@ -93,6 +93,14 @@ def test_a_missing_or_forged_file_fails_with_a_reason(tmp_path, content, reason)
     assert reason in judge.trained_agent_problem(path)
 
 
+def test_a_link_to_a_file_outside_the_sandbox_is_not_followed(tmp_path, monkeypatch):
+    agent = hand_in(tmp_path, monkeypatch, balancing_mlp())
+    link = tmp_path / "link" / sandbox.AGENT_FILE
+    link.parent.mkdir()
+    link.symlink_to(agent)
+    assert "symbolic link" in judge.trained_agent_problem(link)
+
+
 def test_sandboxed_code_cannot_call_the_librarys_training(tmp_path):
     sandbox.check_bwrap()
     box = sandbox.Sandbox(enabled=True, exposed=(str(sandbox.PACKAGE),))

@@ -368,6 +368,8 @@ def trained_agent_problem(handed_in: Path) -> str | None:
 
     from pgcourse import SOLVED_RETURN, MLPPolicy, evaluate
 
+    if handed_in.is_symlink():  # it would be read outside the sandbox: not a link to anything
+        return "the handed-in agent is a symbolic link, not a file"
     if not handed_in.is_file():
         return "no trained agent was handed in: training failed or its test did not run"
     if handed_in.stat().st_size > MAX_AGENT_BYTES:
