@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -69,3 +72,49 @@ def test_a_submission_past_its_time_limit_is_stopped(course):
     assert not outcome.ok
     assert "longer than 1 s" in outcome.detail
     assert outcome.seconds < 30
+
+
+def test_a_timeout_is_not_held_up_by_a_process_that_left_the_group(course):
+    # A kernel runs in a session of its own, with nbgrader's output as its own.
+    escapes = (
+        "import subprocess, time; "
+        "subprocess.Popen(['sleep', '20'], start_new_session=True); time.sleep(20)"
+    )
+    start = time.perf_counter()
+    with pytest.raises(subprocess.TimeoutExpired):
+        driver.run_nbgrader(
+            course, ["--version"], timeout=1.0, prefix=[sys.executable, "-c", escapes]
+        )
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize("parent_ends", ["before", "after"])
+def test_a_kernel_launcher_does_not_outlive_the_process_that_started_it(tmp_path, parent_ends):
+    """Whether its parent ends before or after the launcher starts watching it, it goes too."""
+    pid_file = tmp_path / "launcher.pid"
+    delay = 2 if parent_ends == "before" else 0
+    launcher = (
+        f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
+        f"time.sleep({delay}); from pgcourse.grading.sandbox import die_with_parent; "
+        f"die_with_parent({{parent}}); time.sleep(60)"
+    )
+    parent = (
+        "import os, subprocess, sys, time; "
+        f"subprocess.Popen([sys.executable, '-c', {launcher!r}.format(parent=os.getpid())]); "
+        "time.sleep(1)"
+    )
+    subprocess.run([sys.executable, "-c", parent], check=True, cwd=REPO)
+    launcher_pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 15
+    while running(launcher_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running(launcher_pid), f"the launcher survived a parent that ended {parent_ends}"
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (a zombie has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"

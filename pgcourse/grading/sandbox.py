@@ -15,6 +15,7 @@ kernel gets ``PGCOURSE_TRAINED_AGENT``, where a training test hands in its train
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ AGENT_VARIABLE = "PGCOURSE_TRAINED_AGENT"
 """Set in nbgrader's kernel: where a training test hands in its agent (checks.hand_in_agent)."""
 AGENT_FILE = "trained_agent.json"  # in the folder of the kernel's connection file
 GIB = 1024**3
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent ends
 
 # Folders and files of an nbgrader course a submission must neither read nor change.
 PRIVATE_NAMES = (
@@ -188,8 +190,24 @@ def write_kernel_spec(folder: Path) -> Path:
     return folder
 
 
+def die_with_parent(parent: int) -> None:
+    """Be killed when process ``parent``, which started this one, ends; exit if it has already.
+
+    Linux only (prctl); the signal stays set through exec, so the kernel inherits it.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:
+        sys.exit(f"the process that started this kernel ({parent}) has ended")
+
+
 def start_kernel(connection_file: str, kernel_args: list[str]) -> None:
     """Replace this process by ipykernel in the sandbox, in a copy of the current folder."""
+    # Jupyter starts kernels in a session of their own, out of reach of the driver's kill of
+    # nbgrader's group; and bubblewrap's --die-with-parent only watches once it runs. Without
+    # this, grading stopped while this launcher starts would leave a kernel behind, forever.
+    die_with_parent(int(os.environ.get("JPY_PARENT_PID", os.getppid())))
     sandbox = Sandbox.from_json(os.environ[SETTINGS_VARIABLE])
     runtime = Path(connection_file).resolve().parent  # the kernel's sockets live next to it
     workdir = Path(tempfile.mkdtemp(prefix="kernel-", dir=runtime.parent))
