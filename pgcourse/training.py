@@ -35,7 +35,8 @@ class ReinforceConfig:
     subtracts, at each step t, the mean weight of the batch's episodes still running at t.
     ``normalise_per_episode`` standardises each episode's weights to mean 0 and std 1 (shown in
     chapter 6 as a counter-example on CartPole). ``final_lr_fraction`` decays the learning rate
-    linearly from ``lr`` to ``lr * final_lr_fraction`` over the run (1.0 keeps it constant).
+    linearly from ``lr`` towards ``lr * final_lr_fraction``, which it would reach one update after
+    the last (1.0 keeps it constant).
     The defaults learn CartPole-v1 steadily and are what chapter 6 varies; chapter 5 runs
     :data:`CHAPTER5_CONFIG`, tuned to solve it in as little wall time as it reliably can.
     """
