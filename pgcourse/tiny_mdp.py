@@ -5,7 +5,7 @@ J(theta) = sum_tau P(tau; theta) R(tau) is an exact, differentiable sum, and aut
 exact gradient. Estimators of that gradient can then be checked against the truth.
 
 The policy is linear softmax: pi_theta(a | s) = softmax(phi(s) @ theta)[a], with the state's
-feature vector phi(s) of length d and theta of shape (d, num_actions).
+feature vector phi(s) of length num_features and theta of shape (num_features, num_actions).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import torch
 class TinyMDP:
     """A finite-horizon MDP: every episode lasts exactly ``horizon`` steps."""
 
-    features: torch.Tensor  # (num_states, d): phi(s), the policy's input in state s
+    features: torch.Tensor  # (num_states, num_features): phi(s), the policy's input in state s
     initial: torch.Tensor  # (num_states,): the initial-state distribution p(s_0)
-    transitions: torch.Tensor  # (num_states, num_actions, num_states): P(s' | s, a)
+    transitions: torch.Tensor  # (num_states, num_actions, num_states): p(s' | s, a), the dynamics
     rewards: torch.Tensor  # (num_states, num_actions): reward r(s, a) for taking a in s
     horizon: int = 3
     gamma: float = 1.0
@@ -54,7 +54,7 @@ class TinyMDP:
         return pairs[..., 0], pairs[..., 1]
 
     def trajectory_probabilities(self, theta: torch.Tensor) -> torch.Tensor:
-        """P(tau; theta) = p(s_0) prod_t pi_theta(a_t | s_t) P(s_{t+1} | s_t, a_t), each tau."""
+        """P(tau; theta) = p(s_0) prod_t pi_theta(a_t | s_t) p(s_{t+1} | s_t, a_t), each tau."""
         states, actions = self.trajectories()
         pi = self.policy(theta)
         prob = self.initial[states[:, 0]]
@@ -86,7 +86,7 @@ class TinyMDP:
         """Play ``num_episodes`` episodes with pi_theta.
 
         Returns NumPy arrays ``states`` and ``actions`` (int, shape (m, horizon)), ``features``
-        (phi(s_t), shape (m, horizon, d)) and ``rewards`` (shape (m, horizon)).
+        (phi(s_t), shape (m, horizon, num_features)) and ``rewards`` (shape (m, horizon)).
         """
         if not isinstance(num_episodes, int) or num_episodes < 1:
             raise ValueError(f"num_episodes must be a positive integer, got {num_episodes!r}")
