@@ -38,9 +38,25 @@ def check_shape(name: str, value: Any, expected: tuple[int, ...]) -> None:
 
 def check_scalar(name: str, value: Any) -> None:
     """Fail unless ``value`` is one number (a float, a 0-d array or a 0-d tensor)."""
-    shape = np.shape(value.detach() if isinstance(value, torch.Tensor) else value)
+    is_tensor = isinstance(value, torch.Tensor)
+    shape = tuple(np.shape(value.detach() if is_tensor else value))
     if shape != ():
-        raise AssertionError(f"{name}: expected one number, got an array of shape {shape}")
+        kind = "a tensor" if is_tensor else "an array"
+        raise AssertionError(
+            f"{name}: expected one number, got {kind} of shape {shape}: the formula sums or "
+            "averages over its axes (.sum(), .mean())"
+        )
+
+
+def check_float_tensor(name: str, value: Any) -> None:
+    """Fail unless ``value`` is a torch tensor of floats."""
+    if not isinstance(value, torch.Tensor):
+        raise AssertionError(
+            f"{name}: expected a torch tensor, got {type(value).__name__}: compute it with torch "
+            "operations so that it can enter the loss"
+        )
+    if not value.is_floating_point():
+        raise AssertionError(f"{name}: expected a tensor of floats, got dtype {value.dtype}")
 
 
 def check_finite(name: str, value: Any, hint: str = "") -> None:
@@ -80,13 +96,20 @@ def check_close(
 
 
 def check_unbiased(
-    name: str, batch_estimates: Any, exact: Any, *, max_z: float = 5.0, sign_hint: bool = True
+    name: str,
+    batch_estimates: Any,
+    exact: Any,
+    *,
+    max_z: float = 5.0,
+    factors: Mapping[str, float] | None = None,
 ) -> None:
     """Fail unless the mean of independent estimates agrees with ``exact`` within noise.
 
     ``batch_estimates`` has shape (k, ...): k estimates, each from its own batch of episodes.
     Their spread gives the standard error of their mean; a difference of more than ``max_z``
-    standard errors in any entry is not chance.
+    standard errors in any entry is not chance. When the mean is a multiple of ``exact``, the
+    message gives the factor, and names the mistake if ``factors`` (explanation -> factor) or a
+    factor of -1 (the wrong sign) explains it.
     """
     estimates, exact_array = as_array(batch_estimates), as_array(exact)
     mean = estimates.mean(axis=0)
@@ -94,8 +117,18 @@ def check_unbiased(
     z = np.abs(mean - exact_array) / stderr
     if np.all(z < max_z):
         return
-    if sign_hint and np.all(np.abs(mean + exact_array) / stderr < max_z):
-        raise AssertionError(f"{name}: on average it is minus the exact gradient: wrong sign")
+    scale = float((mean * exact_array).sum() / ((exact_array * exact_array).sum() + 1e-300))
+    if np.all(np.abs(mean - scale * exact_array) / stderr < max_z):
+        known = {"wrong sign: a minus sign is missing or extra": -1.0, **(factors or {})}
+        for explanation, factor in known.items():
+            if abs(scale - factor) <= 0.1 * abs(factor):
+                raise AssertionError(
+                    f"{name}: on average it is {scale:.3g} times the exact gradient: {explanation}"
+                )
+        raise AssertionError(
+            f"{name}: on average it is {scale:.3g} times the exact gradient: the direction is "
+            "right, but a constant factor is wrong (compare your sums and means with the formula)"
+        )
     raise AssertionError(
         f"{name}: averaged over {len(estimates)} batches it is\n{np.round(mean, 4)}\n"
         f"but the exact gradient is\n{np.round(exact_array, 4)}\n"
@@ -105,8 +138,7 @@ def check_unbiased(
 
 def check_has_gradient(name: str, loss: torch.Tensor, parameter: torch.Tensor) -> torch.Tensor:
     """Fail unless ``loss`` is a tensor that depends on ``parameter``; return d loss / d param."""
-    if not isinstance(loss, torch.Tensor):
-        raise AssertionError(f"{name}: expected a torch tensor, got {type(loss).__name__}")
+    check_float_tensor(name, loss)
     check_scalar(name, loss)
     if loss.grad_fn is None:
         raise AssertionError(
