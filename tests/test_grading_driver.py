@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -92,7 +93,7 @@ def test_a_timeout_is_not_held_up_by_a_process_that_left_the_group(course):
 def test_a_kernel_launcher_does_not_outlive_the_process_that_started_it(tmp_path, parent_ends):
     """Whether its parent ends before or after the launcher starts watching it, it goes too."""
     pid_file = tmp_path / "launcher.pid"
-    delay = 2 if parent_ends == "before" else 0
+    delay = 4 if parent_ends == "before" else 0  # the parent lives for 2 s
     launcher = (
         f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
         f"time.sleep({delay}); from pgcourse.grading.sandbox import die_with_parent; "
@@ -101,14 +102,23 @@ def test_a_kernel_launcher_does_not_outlive_the_process_that_started_it(tmp_path
     parent = (
         "import os, subprocess, sys, time; "
         f"subprocess.Popen([sys.executable, '-c', {launcher!r}.format(parent=os.getpid())]); "
-        "time.sleep(1)"
+        "time.sleep(2)"
     )
     subprocess.run([sys.executable, "-c", parent], check=True, cwd=REPO)
+    assert within(15, lambda: pid_file.exists() and pid_file.read_text()), "no launcher started"
     launcher_pid = int(pid_file.read_text())
-    deadline = time.monotonic() + 15
-    while running(launcher_pid) and time.monotonic() < deadline:
+    ended = within(15, lambda: not running(launcher_pid))
+    assert ended, f"the launcher survived a parent that ended {parent_ends}"
+
+
+def within(seconds: float, condition: Callable[[], object]) -> bool:
+    """Whether ``condition()`` becomes true within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.1)
-    assert not running(launcher_pid), f"the launcher survived a parent that ended {parent_ends}"
+    return True
 
 
 def running(pid: int) -> bool:

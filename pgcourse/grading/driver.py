@@ -175,7 +175,6 @@ def run_nbgrader(
             env=env,
             stdout=stdout,
             stderr=stderr,
-            text=True,
             start_new_session=True,  # a group of its own, killed whole on timeout
         )
         try:
