@@ -231,6 +231,45 @@ def test_search_finds_reinforce(search_visit):
     assert not visit.missing and not visit.console_errors, (visit.missing, visit.console_errors)
 
 
+# Waits for MathJax, then gives each display equation's typeset width, the width of the text
+# column around it, and the start of its TeX source, so that a failure names the equation.
+DISPLAY_MATHS_JS = """
+async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+  }
+  const tex = (container) => {
+    const items = MathJax.startup.document.getMathItemsWithin(container);
+    return (items.length ? items[0].math : container.textContent).trim();
+  };
+  return [...document.querySelectorAll('mjx-container[display="true"]')].map((container) => ({
+    width: container.firstElementChild.getBoundingClientRect().width,
+    available: container.parentElement.getBoundingClientRect().width,
+    tex: tex(container).replace(/\\s+/g, " ").slice(0, 70),
+  }));
+}
+"""
+
+
+def test_display_maths_fits_a_phone(browser, book_url):
+    """On a phone, an equation wider than the text column has to be scrolled sideways to read."""
+    width = SCREENSHOT_WIDTHS["phone"]
+    too_wide, displays = [], 0
+    for name in PAGES:
+        page, _ = open_page(browser, f"{book_url}{name}.html", width=width)
+        equations = page.evaluate(DISPLAY_MATHS_JS)
+        page.close()
+        displays += len(equations)
+        too_wide += [
+            f"{name}: {e['width']:.0f} px in {e['available']:.0f} px: {e['tex']}"
+            for e in equations
+            if e["width"] > e["available"] + 1
+        ]
+    assert displays > 0, "no display maths found on any page: is the selector still right?"
+    listing = "\n".join(too_wide)
+    assert not too_wide, f"display maths wider than the text column at {width} px:\n{listing}"
+
+
 def png_width(path: Path) -> int:
     """The width stored in a PNG file's header."""
     return struct.unpack(">I", path.read_bytes()[16:20])[0]
