@@ -3,6 +3,9 @@
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
 c.CourseDirectory.root = "."
+# The course's row in the gradebook. nbgrader's default, the empty id, has no such row, which
+# PostgreSQL's foreign keys refuse (SQLite does not check them).
+c.CourseDirectory.course_id = "pgcourse"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
 c.CourseDirectory.submitted_directory = "submitted"
@@ -12,6 +15,9 @@ c.CourseDirectory.feedback_directory = "feedback"
 # Grading executes every cell. The training test needs well under a minute; a cell that hangs
 # is interrupted at this limit instead of holding up the class.
 c.ExecutePreprocessor.timeout = 120
+# After a cell's reply, nbgrader waits this long for the rest of its output before it fails the
+# whole submission (nbclient's default, 4 s, is too short on a busy machine).
+c.ExecutePreprocessor.iopub_timeout = 30
 # Once the last cell has run, the kernel has nothing left to save: stop it at once rather than
 # wait a second for a graceful shutdown, in every graded submission.
 c.ExecutePreprocessor.shutdown_kernel = "immediate"

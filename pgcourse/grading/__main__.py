@@ -23,14 +23,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     collect.add_argument("--assignment", required=True)
 
     for name, help_text in [
-        ("autograde", "autograde every submission under submitted/"),
+        ("autograde", "autograde the submissions under submitted/ not graded yet"),
         ("feedback", "write HTML feedback for every autograded submission"),
     ]:
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--assignment", default=None)
         command.add_argument("--student", default=None)
         command.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", "1")))
+        add_db_url(command)
         if name == "autograde":
+            command.add_argument(
+                "--scheduler",
+                default=os.environ.get("SCHEDULER") or None,
+                metavar="tcp://HOST:PORT",
+                help="grade on the workers of this Dask scheduler instead of --jobs local ones",
+            )
+            command.add_argument(
+                "--regrade",
+                action="store_true",
+                help="grade again the submissions already graded (default: only the others)",
+            )
             command.add_argument("--timeout", type=float, default=driver.SUBMISSION_TIMEOUT)
             command.add_argument(
                 "--no-sandbox",
@@ -43,13 +55,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     grades = commands.add_parser("grades", help="export the gradebook to CSV")
     grades.add_argument("--output", type=Path, default=Path("grades.csv"))
+    add_db_url(grades)
     return parser.parse_args(argv)
+
+
+def add_db_url(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--db-url",
+        default=os.environ.get("DB_URL") or None,
+        metavar="URL",
+        help="the gradebook: sqlite:///path or postgresql://USER@HOST:PORT/DB "
+        "(default: gradebook.db in the course root)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the exit status is 1 when any submission could not be processed."""
     args = parse_args(argv)
-    course = driver.Course(args.root.resolve())
+    course = driver.Course(args.root.resolve(), getattr(args, "db_url", None))
     try:
         if args.command == "exercises":
             driver.generate_exercises(course, args.assignments)
@@ -65,7 +88,14 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 options = driver.Options(sandbox=not args.no_sandbox, limits=limits)
                 outcomes = driver.autograde(
-                    course, args.jobs, args.assignment, args.student, args.timeout, options
+                    course,
+                    args.jobs,
+                    args.assignment,
+                    args.student,
+                    args.timeout,
+                    options,
+                    scheduler=args.scheduler,
+                    regrade=args.regrade,
                 )
             else:
                 outcomes = driver.feedback(course, args.jobs, args.assignment, args.student)
@@ -77,6 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        print(
+            f"stopped ({err or 'interrupted'}): what was recorded is kept; run the same "
+            "command again to grade the rest",
+            file=sys.stderr,
+            flush=True,
+        )
+        # Not a normal exit, which would wait for the submissions being graded: every process
+        # started for grading dies with this one, and a later run removes their folders.
+        os._exit(130)
     return 0
 
 

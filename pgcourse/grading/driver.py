@@ -1,129 +1,39 @@
-"""The instructor's workflow, one submission at a time.
+"""The instructor's workflow: release, collect, autograde, feedback, grades.
 
 nbgrader does the work (``generate_assignment``, ``zip_collect``, ``autograde``,
-``generate_feedback``, ``export``); this module runs it once per (student, assignment) in its
-own process, so a broken submission (invalid JSON, a missing notebook, a kernel that dies or
-hangs) is reported by name and the rest of the class is still graded. The gradebook is
-nbgrader's SQLite ``gradebook.db`` in the course root.
-
-Grading one submission happens in :func:`grade_submission` only. The submitted files are never
-changed: a normalized copy (:mod:`pgcourse.grading.submission`) is graded from a temporary
-folder. Learners' code runs only in sandboxed processes (:mod:`pgcourse.grading.sandbox`):
-nbgrader's kernel, and the worker of the judge (:mod:`pgcourse.grading.judge`), which checks the
-answers again where the submission cannot forge the verdict. Each test cell keeps the smaller
-of the two scores; a cell where nbgrader gave points the judge denies is flagged.
+``generate_feedback``, ``export``). Autograding is split in two steps with plain data between
+them: :func:`pgcourse.grading.grade.grade` grades one submission anywhere (a thread here, or a
+Dask worker) into a :class:`~pgcourse.grading.grade.Record`, and the driver alone writes each
+record into the gradebook (:mod:`pgcourse.grading.gradebook`) as it arrives. One driver at a
+time grades a course (a lock file); a driver that was killed resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
-import json
+import fcntl
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from pgcourse.grading import judge, submission
-from pgcourse.grading.execute import error_output
-from pgcourse.grading.sandbox import (
-    AGENT_FILE,
-    KERNEL_NAME,
-    SETTINGS_VARIABLE,
-    Limits,
-    Sandbox,
-    check_bwrap,
-    write_kernel_spec,
-)
+from pgcourse.grading import executors, gradebook
+from pgcourse.grading.course import JUNK_NAMES, Course, errors_in
+from pgcourse.grading.course import run_nbgrader as run_nbgrader_at
+from pgcourse.grading.grade import SUBMISSION_TIMEOUT, Options, Record, Task
+from pgcourse.grading.gradebook import VERDICT_FILE
+from pgcourse.grading.sandbox import Limits
 
-SUBMISSION_TIMEOUT = 600.0
-"""Seconds one submission may take in total; each cell has its own limit in nbgrader_config.py."""
+__all__ = ["Course", "Limits", "Options", "SUBMISSION_TIMEOUT", "VERDICT_FILE"]
 
-VERDICT_FILE = "judge.json"
-"""Written next to each autograded notebook: the judge's verdicts and the flagged cells."""
-
-# Files an editor or a kernel leaves behind that do not belong in the release.
-JUNK_NAMES = frozenset({".ipynb_checkpoints", "__pycache__", ".DS_Store", ".virtual_documents"})
-
-
-@dataclass(frozen=True)
-class Course:
-    """An nbgrader course directory: solutions/, exercises/, submitted/, ... under ``root``."""
-
-    root: Path
-
-    @property
-    def solutions(self) -> Path:
-        return self.root / "solutions"
-
-    @property
-    def exercises(self) -> Path:
-        return self.root / "exercises"
-
-    @property
-    def submitted(self) -> Path:
-        return self.root / "submitted"
-
-    @property
-    def autograded(self) -> Path:
-        return self.root / "autograded"
-
-    @property
-    def db_url(self) -> str:
-        # Parallel graders share this file: wait up to a minute for a lock instead of failing.
-        return f"sqlite:///{self.root / 'gradebook.db'}?timeout=60"
-
-    def cell_timeout(self) -> float:
-        """Seconds a cell may run (``ExecutePreprocessor.timeout`` in nbgrader_config.py)."""
-        from traitlets.config.loader import PyFileConfigLoader
-
-        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
-        return float(config.ExecutePreprocessor.get("timeout", 30))
-
-    def assignments(self) -> list[str]:
-        """The assignments that have a source folder with at least one notebook."""
-        if not self.solutions.is_dir():
-            raise ValueError(f"no solutions/ folder in {self.root}: expected an nbgrader course")
-        return sorted(p.name for p in self.solutions.iterdir() if any(p.glob("*.ipynb")))
-
-    def notebooks(self, assignment: str) -> list[str]:
-        """File names of the assignment's notebooks."""
-        return sorted(p.name for p in (self.solutions / assignment).glob("*.ipynb"))
-
-    def submissions(
-        self, assignment: str | None = None, student: str | None = None
-    ) -> list[tuple[str, str]]:
-        """Every (student, assignment) folder under submitted/, optionally filtered."""
-        if not self.submitted.is_dir():
-            return []
-        pairs = [
-            (folder.parent.name, folder.name)
-            for folder in self.submitted.glob("*/*")
-            if folder.is_dir() and not folder.name.startswith(".")
-        ]
-        return sorted(
-            (s, a)
-            for s, a in pairs
-            if (assignment is None or a == assignment) and (student is None or s == student)
-        )
-
-
-@dataclass(frozen=True)
-class Options:
-    """How submissions run: in bubblewrap (``sandbox``), with ``limits`` on each process."""
-
-    sandbox: bool = True
-    limits: Limits = field(default_factory=Limits)
+LOCK_FILE = ".grading.lock"
 
 
 @dataclass(frozen=True)
@@ -141,124 +51,114 @@ class Outcome:
         return f"{status} {self.student}/{self.assignment} ({self.seconds:.1f} s): {self.detail}"
 
 
-def run_nbgrader(
+def run_nbgrader(course: Course, args: Sequence[str], **kwargs):  # -> CompletedProcess[str]
+    """``nbgrader <args>`` on ``course`` and its gradebook (see course.run_nbgrader)."""
+    return run_nbgrader_at(course.root, args, db_url=course.db_url, **kwargs)
+
+
+# --- autograding ---------------------------------------------------------------------------------
+
+
+def autograde(
     course: Course,
-    args: Sequence[str],
-    timeout: float | None = None,
-    environment: dict[str, str] | None = None,
-    prefix: Sequence[str] = (),
-) -> subprocess.CompletedProcess[str]:
-    """Run ``nbgrader <args>`` for ``course`` in a new process group, killed whole on timeout.
+    jobs: int = 1,
+    assignment: str | None = None,
+    student: str | None = None,
+    timeout: float = SUBMISSION_TIMEOUT,
+    options: Options | None = None,
+    scheduler: str | None = None,
+    regrade: bool = False,
+) -> list[Outcome]:
+    """Autograde the submissions under submitted/ (or those of one assignment or student) that
+    have no record for their current files (all of them with ``regrade``), on ``jobs`` local
+    workers or on the Dask cluster of ``scheduler``, recording each result as it arrives.
 
-    ``environment`` is added to this process's; ``prefix`` goes before the command (prlimit).
+    Raises RuntimeError, saying what to do, when bubblewrap is missing and ``options`` asks for
+    the sandbox (the default), when another driver grades the course, when the gradebook or the
+    scheduler cannot be reached; nothing is written then.
     """
-    command = [
-        *prefix,
-        sys.executable,
-        "-m",
-        "nbgrader",
-        *args,
-        f"--CourseDirectory.root={course.root}",
-        f"--CourseDirectory.db_url={course.db_url}",
-    ]
-    env = dict(os.environ)
-    # nbgrader runs `alembic` to create the gradebook: it must find the one next to this Python.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    env.update(environment or {})
-    # Output goes to files, not pipes: a process that escaped the group (a kernel has its own
-    # session) could hold a pipe open, and reading it to the end would wait for that process.
-    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        process = subprocess.Popen(
-            command,
-            cwd=course.root,
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,  # a group of its own, killed whole on timeout
+    options = options or Options()
+    if options.sandbox:
+        from pgcourse.grading.grade import sandbox_available
+
+        sandbox_available()
+    pairs = course.submissions(assignment, student)
+    if not pairs:
+        print(f"no submissions under {course.submitted} to grade")
+        return []
+    unknown = sorted({a for _, a in pairs} - set(course.assignments()))
+    if unknown:
+        raise ValueError(
+            f"submitted/ holds unknown assignments {unknown}: expected one of "
+            f"{course.assignments()}"
         )
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise
-        stdout.seek(0)
-        stderr.seek(0)
-        return subprocess.CompletedProcess(
-            command, process.returncode, stdout.read(), stderr.read()
-        )
-
-
-def errors_in(log: str, limit: int = 3) -> str:
-    """The last few error lines of an nbgrader log, joined on one line."""
-    lines = [line.strip() for line in log.splitlines() if "ERROR" in line or "Error:" in line]
-    return " | ".join(lines[-limit:]) or (log.strip().splitlines() or ["no output"])[-1]
-
-
-def check_notebooks(course: Course, student: str, assignment: str) -> str | None:
-    """Why the submitted notebooks cannot be graded, or None if they can.
-
-    One missing notebook of several is gradable (nbgrader scores it 0); a submission without any
-    notebook, with a file that is not a notebook, or with a notebook that has none of the
-    assignment's cells (written anew instead of from the release) is not.
-    """
-    folder = course.submitted / student / assignment
-    expected = course.notebooks(assignment)
-    if not any((folder / name).exists() for name in expected):
-        found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-        hint = f": rename {found[0]} to {expected[0]}" if len(found) == len(expected) == 1 else ""
-        return f"no notebook submitted: expected {', '.join(expected)}, found {found}{hint}"
-    for name in expected:
-        path = folder / name
-        if not path.exists():
-            continue
-        try:
-            notebook = nbformat.read(path, as_version=4)
-            nbformat.validate(notebook)
-        except Exception as err:  # any parse or schema error makes the file ungradable
-            return f"{name} is not a valid notebook ({type(err).__name__}: {err})"[:300]
-        source = nbformat.read(course.solutions / assignment / name, as_version=4)
-        if not submission.recognised(source, notebook):
-            return (
-                f"{name} has none of the assignment's cells (no nbgrader metadata): it was not "
-                f"made from exercises/{assignment}/{name}"
+    with exclusive(course), stopped_by_signals():
+        client = executors.connect(scheduler) if scheduler else None
+        if client is not None:
+            client.close()  # reachable: nothing is written before that is known
+        gradebook.sync(course, (a for _, a in pairs))
+        tasks = [task(course, s, a, timeout, options) for s, a in pairs]
+        done = {} if regrade else gradebook.recorded(course)
+        todo = [t for t in tasks if done.get((t.student, t.assignment)) != fingerprint(course, t)]
+        if len(todo) < len(tasks):
+            print(
+                f"{len(tasks) - len(todo)} of {len(tasks)} submissions already graded "
+                "(--regrade grades them again)"
             )
-    return None
+        results = executors.cluster(todo, scheduler) if scheduler else executors.local(todo, jobs)
+        outcomes = list(record_all(course, results, len(todo)))
+    return sorted(outcomes, key=lambda o: (o.assignment, o.student))
 
 
-def prepare(course: Course, student: str, assignment: str, folder: Path) -> None:
-    """Copy the submission to ``folder``, its notebooks normalized; submitted/ is not changed."""
-    shutil.copytree(course.submitted / student / assignment, folder)
-    for name in course.notebooks(assignment):
-        if (folder / name).exists():
-            source = nbformat.read(course.solutions / assignment / name, as_version=4)
-            learner = nbformat.read(folder / name, as_version=4)
-            nbformat.write(submission.normalized(source, learner), folder / name)
+def task(course: Course, student: str, assignment: str, timeout: float, options: Options) -> Task:
+    """The submission's files, read here, and how to grade them."""
+    folder = course.submitted / student / assignment
+    files = {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+    return Task(str(course.root), student, assignment, files, timeout, options)
 
 
-_references: dict[tuple[str, int], judge.Reference] = {}
-_reference_lock = threading.Lock()
+def fingerprint(course: Course, task: Task) -> str:
+    from pgcourse.grading.grade import fingerprint as digest
+
+    return digest(course, task.assignment, task.files)
 
 
-def reference(course: Course, assignment: str, options: Options) -> judge.Reference:
-    """The judge's inputs and the solution's answers, computed once per source and process."""
-    path = course.solutions / assignment / f"{assignment}.ipynb"
-    key = (str(path), path.stat().st_mtime_ns)
-    with _reference_lock:
-        if key not in _references:
-            cells = [
-                (code, True) for code, _ in submission.program(nbformat.read(path, as_version=4))
-            ]
-            with tempfile.TemporaryDirectory(prefix="pgcourse-reference-") as scratch:
-                sandbox = Sandbox.for_course(
-                    course.root, Path(scratch), options.sandbox, options.limits
-                )
-                timeout = course.cell_timeout()
-                _references[key] = judge.reference(
-                    assignment, cells, sandbox, Path(scratch), timeout
-                )
-        return _references[key]
+def record_all(
+    course: Course, results: Iterable[executors.Result], total: int
+) -> Iterator[Outcome]:
+    """Record each result as it arrives, printing it with the run's progress."""
+    progress = Progress(total)
+    for task_, result in results:
+        outcome = record_one(course, task_, result)
+        progress.count(outcome.ok)
+        print(f"{outcome}  [{progress}]", flush=True)
+        yield outcome
+    if total:
+        print(progress.summary(), flush=True)
+
+
+def record_one(course: Course, task_: Task, result: Record | BaseException) -> Outcome:
+    """Write one result into the gradebook; a task that could not be graded is not recorded
+    (it is graded again next time)."""
+    if isinstance(result, BaseException):
+        detail = f"not graded: {type(result).__name__}: {result}"
+        return Outcome(task_.student, task_.assignment, False, 0.0, detail)
+    gradebook.record(course, result)
+    detail = gradebook.score_summary(course, result.student, result.assignment)
+    if result.problem:
+        detail = f"{result.problem}; recorded as {detail}"
+    detail += "".join(f"; {note}" for note in result.notes)
+    suspected = [k for k, why in result.flagged.items() if why.startswith("tampering")]
+    unchecked = [k for k, why in result.flagged.items() if not why.startswith("tampering")]
+    if suspected:
+        detail += f"; tampering suspected in {', '.join(sorted(suspected))}"
+    if unchecked:
+        detail += f"; not checked, scored 0: {', '.join(sorted(unchecked))}"
+    return Outcome(result.student, result.assignment, result.ok, result.seconds, detail)
 
 
 def grade_submission(
@@ -268,186 +168,83 @@ def grade_submission(
     timeout: float = SUBMISSION_TIMEOUT,
     options: Options | None = None,
 ) -> Outcome:
-    """Autograde one submission into the gradebook and say how it went.
+    """Grade one submission here and record it (the gradebook must know the assignment)."""
+    from pgcourse.grading.grade import grade
 
-    Everything about grading one submission happens here: nbgrader in its own process with a
-    sandboxed kernel, and meanwhile the judge with its sandboxed worker, so nothing a
-    submission does can stop the others from being graded or reach their files.
-    """
-    options = options or Options()
-    start = time.perf_counter()
-
-    def outcome(ok: bool, detail: str) -> Outcome:
-        return Outcome(student, assignment, ok, time.perf_counter() - start, detail)
-
-    if options.sandbox:
-        sandbox_available()
-    problem = check_notebooks(course, student, assignment)
-    if problem:
-        return outcome(False, problem)
-    missing = [
-        name
-        for name in course.notebooks(assignment)
-        if not (course.submitted / student / assignment / name).exists()
-    ]
+    task_ = task(course, student, assignment, timeout, options or Options())
     try:
-        ref = reference(course, assignment, options) if judge.CHECKS.get(assignment) else None
-    except RuntimeError as err:
-        return outcome(False, str(err))
-    with tempfile.TemporaryDirectory(prefix="pgcourse-grading-") as folder:
-        scratch = Path(folder)
-        sandbox = Sandbox.for_course(course.root, scratch, options.sandbox, options.limits)
-        prepare(course, student, assignment, scratch / "submitted" / student / assignment)
-        verdicts: dict[str, judge.Verdict] = {}
-        judge_errors: list[str] = []
+        result: Record | BaseException = grade(task_)
+    except Exception as err:  # noqa: BLE001 (reported like any task that could not run)
+        result = err
+    return record_one(course, task_, result)
 
-        def run() -> None:
-            try:
-                verdicts.update(run_judge(course, student, assignment, ref, sandbox, scratch))
-            except Exception as err:  # reported below: the grade must not stand unchecked
-                judge_errors.append(f"{type(err).__name__}: {err}")
 
-        judging = threading.Thread(target=run)
-        judging.start()
+def sync_gradebook(course: Course, assignments: Iterable[str]) -> None:
+    gradebook.sync(course, assignments)
+
+
+class Progress:
+    """done/total, rate, time left and failures so far, for the line of each result."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.failed = total, 0, 0
+        self.start = time.monotonic()
+
+    def count(self, ok: bool) -> None:
+        self.done += 1
+        self.failed += not ok
+
+    def rate(self) -> float:
+        return self.done / max(time.monotonic() - self.start, 1e-9) * 60
+
+    def __str__(self) -> str:
+        left = (self.total - self.done) / self.rate() * 60 if self.done else float("nan")
+        eta = "?" if left != left else time.strftime("%H:%M:%S", time.gmtime(left))
+        return f"{self.done}/{self.total}, {self.rate():.1f}/min, {eta} left, {self.failed} failed"
+
+    def summary(self) -> str:
+        minutes = (time.monotonic() - self.start) / 60
+        return (
+            f"graded {self.done} of {self.total} in {minutes:.1f} min "
+            f"({self.rate():.1f}/min), {self.failed} failed"
+        )
+
+
+@contextmanager
+def exclusive(course: Course) -> Iterator[None]:
+    """Hold the course's grading lock, or refuse: two drivers would grade the same submissions."""
+    path = course.root / LOCK_FILE
+    with path.open("a+") as lock:
         try:
-            result = run_nbgrader(
-                course,
-                [
-                    "autograde",
-                    assignment,
-                    "--student",
-                    student,
-                    "--force",
-                    f"--CourseDirectory.submitted_directory={scratch / 'submitted'}",
-                    f"--Execute.kernel_name={KERNEL_NAME}",
-                    # Unix sockets next to the connection file: the sandbox has no network.
-                    "--KernelManager.transport=ipc",
-                    f"--KernelManager.connection_file={kernel_runtime(scratch) / 'kernel.json'}",
-                ],
-                timeout=timeout,
-                environment=kernel_environment(sandbox, scratch),
-                prefix=["prlimit", f"--as={2 * options.limits.memory_bytes}", "--"],
-            )
-        except subprocess.TimeoutExpired:
-            return outcome(False, f"grading took longer than {timeout:.0f} s and was stopped")
-        finally:
-            judging.join()
-        try:
-            handed_in = kernel_runtime(scratch) / AGENT_FILE
-            verdicts.update(judge.judge_trained_agent(assignment, handed_in))
-        except Exception as err:  # reported below, like the judge's other errors
-            judge_errors.append(f"{type(err).__name__}: {err}")
-    if result.returncode != 0:
-        return outcome(False, errors_in(result.stderr))
-    if judge_errors:
-        return outcome(False, f"the judge could not check the answers: {judge_errors[0]}")
-    flagged = apply_verdicts(course, student, assignment, verdicts)
-    detail = score_summary(course, student, assignment)
-    if "the kernel died" in result.stderr:
-        detail += "; the kernel died (the cells it did not run scored 0)"
-    if flagged:
-        detail += f"; tampering suspected in {', '.join(flagged)}"
-    if missing:
-        detail += f"; missing {', '.join(missing)} (scored 0)"
-    return outcome(True, detail)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise RuntimeError(
+                f"another driver is grading {course.root} ({holder}): wait for it to finish, "
+                "or stop it; a stopped driver's work is kept and resumed"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        lock.flush()
+        yield
 
 
-@functools.cache
-def sandbox_available() -> None:
-    """Fail once, with how to install it, when bubblewrap cannot make a sandbox."""
-    check_bwrap()
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the run like Ctrl-C does, so temporary folders are removed and
+    the processes started for grading are stopped (a SIGKILL's leftovers are removed later)."""
 
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
 
-def kernel_runtime(scratch: Path) -> Path:
-    """The folder of the kernel's connection file and sockets, where it hands in its agent."""
-    return scratch / "runtime"
-
-
-def kernel_environment(sandbox: Sandbox, scratch: Path) -> dict[str, str]:
-    """What nbgrader needs to start its kernel in the sandbox (see sandbox.start_kernel)."""
-    jupyter = scratch / "jupyter"
-    runtime = kernel_runtime(scratch)
-    runtime.mkdir()
-    write_kernel_spec(jupyter)
-    paths = [str(jupyter), *filter(None, [os.environ.get("JUPYTER_PATH")])]
-    return {
-        "JUPYTER_PATH": os.pathsep.join(paths),
-        "JUPYTER_RUNTIME_DIR": str(runtime),
-        SETTINGS_VARIABLE: sandbox.to_json(),
-    }
-
-
-def run_judge(
-    course: Course,
-    student: str,
-    assignment: str,
-    ref: judge.Reference | None,
-    sandbox: Sandbox,
-    scratch: Path,
-) -> dict[str, judge.Verdict]:
-    """The judge's verdicts on the normalized submission (none for an unknown assignment)."""
-    name = f"{assignment}.ipynb"
-    path = scratch / "submitted" / student / assignment / name
-    if ref is None or not path.exists():
-        return {}
-    cells = submission.program(nbformat.read(path, as_version=4))
-    return judge.judge(assignment, cells, ref, sandbox, scratch, course.cell_timeout())
-
-
-def apply_verdicts(
-    course: Course, student: str, assignment: str, verdicts: dict[str, judge.Verdict]
-) -> list[str]:
-    """Keep the smaller of nbgrader's and the judge's score of each test cell.
-
-    Returns the cells where nbgrader gave points the judge denies ("tampering suspected"): they
-    are recorded in judge.json next to the autograded notebook, flagged in the gradebook (the
-    formgrader shows it) and explained in the notebook, hence in the learner's feedback.
-    """
-    from nbgrader.api import Gradebook
-
-    if not verdicts:
-        return []
-    name = f"{assignment}.ipynb"
-    flagged = []
-    with Gradebook(course.db_url) as gradebook:
-        notebook = gradebook.find_submission_notebook(assignment, assignment, student)
-        for grade in notebook.grades:
-            verdict = verdicts.get(grade.name)
-            if verdict is not None and not verdict.passed and (grade.auto_score or 0) > 0:
-                flagged.append(grade.name)
-                grade.auto_score = 0
-        notebook.flagged = bool(flagged)
-        gradebook.db.commit()
-    folder = course.autograded / student / assignment
-    record = {
-        "tampering_suspected": flagged,
-        "checks": {k: {"passed": v.passed, "detail": v.detail} for k, v in verdicts.items()},
-    }
-    (folder / VERDICT_FILE).write_text(json.dumps(record, indent=1))
-    if flagged and (folder / name).exists():
-        autograded = nbformat.read(folder / name, as_version=4)
-        for cell in autograded.cells:
-            if submission.grade_id(cell) in flagged:
-                detail = verdicts[cell.metadata.nbgrader.grade_id].detail
-                message = (
-                    "tampering suspected: this test passed in the notebook, but the grader's "
-                    f"own check, run outside the notebook, failed ({detail}). No points."
-                )
-                cell.outputs.append(error_output("GradingCheckFailed", message))
-        nbformat.write(autograded, folder / name)
-    return sorted(flagged)
-
-
-def score_summary(course: Course, student: str, assignment: str) -> str:
-    """The submission's score as recorded in the gradebook."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(course.db_url) as gradebook:
-        submission = gradebook.find_submission(assignment, student)
-        summary = f"{submission.score:g} / {submission.max_score:g} points"
-        if submission.needs_manual_grade:
-            summary += ", needs manual grading"
-    return summary
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def for_each(
@@ -465,50 +262,7 @@ def for_each(
     return sorted(outcomes, key=lambda o: (o.assignment, o.student))
 
 
-def sync_gradebook(course: Course, assignments: Iterable[str]) -> None:
-    """Record each assignment's current source (its test cells and points) in the gradebook.
-
-    The release goes to a throw-away folder: exercises/ only changes with ``exercises``.
-    """
-    with tempfile.TemporaryDirectory() as release:
-        for assignment in sorted(set(assignments)):
-            args = ["generate_assignment", assignment, "--force"]
-            args.append(f"--CourseDirectory.release_directory={release}")
-            result = run_nbgrader(course, args)
-            if result.returncode != 0:
-                raise RuntimeError(
-                    f"cannot read assignment {assignment}: {errors_in(result.stderr)}"
-                )
-
-
-def autograde(
-    course: Course,
-    jobs: int = 1,
-    assignment: str | None = None,
-    student: str | None = None,
-    timeout: float = SUBMISSION_TIMEOUT,
-    options: Options | None = None,
-) -> list[Outcome]:
-    """Autograde every submission under submitted/ (or those of one assignment or student).
-
-    Raises RuntimeError, saying how to install it, when bubblewrap is missing and ``options``
-    asks for the sandbox (the default).
-    """
-    options = options or Options()
-    if options.sandbox:
-        sandbox_available()
-    pairs = course.submissions(assignment, student)
-    if not pairs:
-        print(f"no submissions under {course.submitted} to grade")
-        return []
-    unknown = sorted({a for _, a in pairs} - set(course.assignments()))
-    if unknown:
-        raise ValueError(
-            f"submitted/ holds unknown assignments {unknown}: expected one of "
-            f"{course.assignments()}"
-        )
-    sync_gradebook(course, (a for _, a in pairs))
-    return for_each(pairs, lambda s, a: grade_submission(course, s, a, timeout, options), jobs)
+# --- feedback, grades, release, collect ----------------------------------------------------------
 
 
 def feedback_for(course: Course, student: str, assignment: str) -> Outcome:
@@ -538,19 +292,21 @@ def feedback(
 
 
 def grades(course: Course, output: Path) -> Path:
-    """Export every grade in the gradebook to a CSV file, with a column that names the test
-    cells where tampering is suspected (see :func:`apply_verdicts`)."""
+    """Export every grade in the gradebook to a CSV file, with columns that name the test cells
+    where tampering is suspected and those the judge could not check (both scored 0)."""
     result = run_nbgrader(course, ["export", f"--to={output.resolve()}"])
     if result.returncode != 0:
         raise RuntimeError(f"nbgrader export failed: {errors_in(result.stderr)}")
     with output.open() as file:
         rows = list(csv.DictReader(file))
     for row in rows:
-        verdicts = course.autograded / row["student_id"] / row["assignment"] / VERDICT_FILE
-        flagged = (
-            json.loads(verdicts.read_text())["tampering_suspected"] if verdicts.exists() else []
+        flagged = gradebook.flags(course, row["student_id"], row["assignment"])
+        row["tampering_suspected"] = " ".join(
+            sorted(k for k, why in flagged.items() if why.startswith("tampering"))
         )
-        row["tampering_suspected"] = " ".join(flagged)
+        row["not_checked"] = " ".join(
+            sorted(k for k, why in flagged.items() if not why.startswith("tampering"))
+        )
     if rows:
         with output.open("w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=list(rows[0]))
