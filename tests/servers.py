@@ -42,15 +42,20 @@ class Postgres:
     port: int
     password: str
 
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/postgres"
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
 
-    def query(self, sql: str) -> list[tuple]:
+    def query(self, sql: str, database: str = "postgres") -> list[tuple]:
+        """Rows of ``sql`` (run outside a transaction, as CREATE DATABASE must be)."""
         import psycopg
 
-        with psycopg.connect(self.url) as connection:
-            return connection.execute(sql).fetchall()
+        with psycopg.connect(self.url(database), autocommit=True) as connection:
+            cursor = connection.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+
+    def new_database(self, name: str) -> str:
+        self.query(f"CREATE DATABASE {name}")
+        return self.url(name)
 
 
 @contextlib.contextmanager
@@ -118,9 +123,23 @@ def dask_cluster(workers: int = 2, cores: Sequence[int] | None = None) -> Iterat
             pin = ["taskset", "-c", str(cores[number])] if cores else []
             cluster.workers.append(
                 subprocess.Popen(
-                    [*pin, str(BIN / "dask"), "worker", address, "--nthreads", "1",
-                     "--no-nanny", "--no-dashboard", "--name", f"worker-{number}"],
-                    env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True,
+                    [
+                        *pin,
+                        str(BIN / "dask"),
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                        "--no-dashboard",
+                        "--name",
+                        f"worker-{number}",
+                    ],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
                 )  # fmt: skip
             )
         wait_for_workers(address, workers)

@@ -15,6 +15,10 @@ from pathlib import Path
 JUNK_NAMES = frozenset({".ipynb_checkpoints", "__pycache__", ".DS_Store", ".virtual_documents"})
 
 
+PASSED_ON = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "JUPYTER_PATH")
+"""The variables nbgrader gets when it runs learners' code: none that may hold a credential."""
+
+
 def default_db_url(root: Path) -> str:
     """The embedded gradebook: nbgrader's SQLite file in the course root."""
     # Several processes may read it while the driver writes: wait for a lock, don't fail.
@@ -99,11 +103,13 @@ def run_nbgrader(
     timeout: float | None = None,
     environment: dict[str, str] | None = None,
     prefix: Sequence[str] = (),
+    inherit: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``nbgrader <args>`` on the course at ``root`` with the gradebook at ``db_url``, in a
     new process group that is killed whole on timeout and dies with this process.
 
-    ``environment`` is added to this process's; ``prefix`` goes before the command (prlimit).
+    ``environment`` is added to this process's variables (with ``inherit``) or to the few of
+    :data:`PASSED_ON`; ``prefix`` goes before the command (prlimit).
     """
     command = [
         *prefix,
@@ -118,7 +124,7 @@ def run_nbgrader(
         f"--CourseDirectory.root={root}",
         f"--CourseDirectory.db_url={db_url}",
     ]
-    env = dict(os.environ)
+    env = dict(os.environ) if inherit else {k: os.environ[k] for k in PASSED_ON if k in os.environ}
     # nbgrader runs `alembic` to create the gradebook: it must find the one next to this Python.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")

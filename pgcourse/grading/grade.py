@@ -178,6 +178,7 @@ def grade_folder(course: Course, task: Task, scratch: Path, base: Record) -> Rec
             timeout=task.timeout,
             environment=kernel_environment(sandbox, scratch),
             prefix=["prlimit", f"--as={2 * task.options.limits.memory_bytes}", "--"],
+            inherit=False,  # the driver's variables may hold the gradebook's credentials
         )
     except subprocess.TimeoutExpired:
         return replace(
@@ -390,7 +391,8 @@ def template_gradebook(course: Course, assignment: str) -> Path:
     key = (str(course.root), *source_key(course, assignment))
     with _lock:
         if key not in _templates or not _templates[key].exists():
-            folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-template-"))
+            prefix = f"{SCRATCH_PREFIX}{os.getpid()}-template-"
+            folder = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_base()))
             atexit.register(shutil.rmtree, folder, ignore_errors=True)
             result = run_nbgrader(
                 course.root,
@@ -411,18 +413,26 @@ def template_gradebook(course: Course, assignment: str) -> Path:
         return _templates[key]
 
 
+def scratch_base() -> Path:
+    """Where grading's temporary folders go: the usual temporary folder, unless its path is too
+    long for the kernel's Unix sockets (108 bytes on Linux, as a cluster's ``$TMPDIR`` can be)."""
+    base = Path(tempfile.gettempdir())
+    return base if len(str(base)) <= 40 or not os.access("/tmp", os.W_OK) else Path("/tmp")
+
+
 @contextlib.contextmanager
 def scratch_folder() -> Iterator[Path]:
     """A temporary folder named after this process, so that a later grading process can remove
     it if this one is killed before it can (:func:`remove_stale_scratch`)."""
-    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as folder:
+    prefix = f"{SCRATCH_PREFIX}{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=scratch_base()) as folder:
         yield Path(folder)
 
 
 @functools.cache
 def remove_stale_scratch() -> None:
     """Remove the temporary folders of grading processes that were killed (once per process)."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+    for folder in scratch_base().glob(f"{SCRATCH_PREFIX}*-*"):
         pid = folder.name.removeprefix(SCRATCH_PREFIX).split("-", 1)[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             shutil.rmtree(folder, ignore_errors=True)
