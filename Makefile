@@ -39,7 +39,7 @@ clean:
 
 # The instructor's workflow (book/instructors.md): each target grades one submission at a time,
 # so a broken one is reported by name and the others are still processed.
-.PHONY: exercises collect autograde feedback grades
+.PHONY: exercises collect autograde feedback grades formgrade
 GRADING := $(BIN)/python -m pgcourse.grading
 JOBS ?= 1
 
@@ -56,4 +56,10 @@ feedback: $(STAMP)
 	$(GRADING) feedback --jobs $(JOBS) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT))
 
 grades: $(STAMP)
-	$(GRADING) grades --output grades.csv
+	$(GRADING) grades --output grades.csv --wide grades-wide.csv
+
+# nbgrader's formgrader on loopback, on the gradebook DB_URL (default: the course's gradebook.db);
+# it prints its address. PORT picks the port, FORMGRADE_OPTIONS go to jupyter server.
+formgrade: $(STAMP)
+	$(GRADING) formgrade $(if $(PORT),--port $(PORT)) $(if $(DB_URL),--db-url "$(DB_URL)") \
+		-- $(FORMGRADE_OPTIONS)

@@ -545,11 +545,10 @@ def grades(course: Course, output: Path) -> Path:
         raise RuntimeError(f"nbgrader export failed: {errors_in(result.stderr)}")
     with output.open() as file:
         rows = list(csv.DictReader(file))
+    from pgcourse.grading.reports import tampering_suspected
+
     for row in rows:
-        verdicts = course.autograded / row["student_id"] / row["assignment"] / VERDICT_FILE
-        flagged = (
-            json.loads(verdicts.read_text())["tampering_suspected"] if verdicts.exists() else []
-        )
+        flagged = tampering_suspected(course, row["student_id"], row["assignment"])
         row["tampering_suspected"] = " ".join(flagged)
     if rows:
         with output.open("w", newline="") as file:
