@@ -540,13 +540,13 @@ def feedback(
 def grades(course: Course, output: Path) -> Path:
     """Export every grade in the gradebook to a CSV file, with a column that names the test
     cells where tampering is suspected (see :func:`apply_verdicts`)."""
+    from pgcourse.grading.reports import tampering_suspected  # reports imports this module
+
     result = run_nbgrader(course, ["export", f"--to={output.resolve()}"])
     if result.returncode != 0:
         raise RuntimeError(f"nbgrader export failed: {errors_in(result.stderr)}")
     with output.open() as file:
         rows = list(csv.DictReader(file))
-    from pgcourse.grading.reports import tampering_suspected
-
     for row in rows:
         flagged = tampering_suspected(course, row["student_id"], row["assignment"])
         row["tampering_suspected"] = " ".join(flagged)

@@ -15,6 +15,7 @@ import secrets
 import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nbgrader.exchange.abc import ExchangeList
@@ -59,10 +60,6 @@ def server_command(
     ]
 
 
-def url(port: int, token: str) -> str:
-    return f"http://{HOST}:{port}/formgrader?token={token}"
-
-
 def serve(
     course: Course, port: int = 0, db_url: str | None = None, options: Sequence[str] = ()
 ) -> None:
@@ -74,7 +71,9 @@ def serve(
         raise ValueError(f"no nbgrader_config.py in {course.root}: expected an nbgrader course")
     port = port or free_port()
     token = secrets.token_urlsafe(24)
-    print(f"The formgrader is at {url(port, token)}", flush=True)
+    print(f"The formgrader is at http://{HOST}:{port}/formgrader?token={token}", flush=True)
     command = server_command(course, port, token, db_url or course.db_url, options)
     os.chdir(course.root)  # nbgrader reads nbgrader_config.py from the working folder
+    # nbgrader runs `alembic` to create a gradebook: it must find the one next to this Python.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     os.execv(command[0], command)

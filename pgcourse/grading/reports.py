@@ -28,6 +28,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from pgcourse.grading import driver
 
 IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+"""The columns Canvas reads a student from, first and in this order; Moodle maps any of them."""
 TOTAL = "Final Points"
 
 
@@ -49,6 +50,7 @@ def columns(assignments: list[str]) -> list[str]:
 
 
 def points(value: float) -> str:
+    """Points as both platforms read them: 18, 17.5."""
     return f"{round(value, 2):g}"
 
 
