@@ -37,11 +37,13 @@ lab: $(STAMP)
 clean:
 	rm -rf _build .pytest_cache .ruff_cache
 
-# The instructor's workflow (book/instructors.md): each target grades one submission at a time,
-# so a broken one is reported by name and the others are still processed.
-.PHONY: exercises collect autograde feedback grades
+# The instructor's workflow (book/instructors.md): a broken submission is reported by name and
+# the others are still processed. DB_URL picks the gradebook (default: gradebook.db), JOBS the
+# local workers, SCHEDULER a Dask scheduler (tcp://HOST:PORT) to grade on instead.
+.PHONY: exercises collect autograde feedback grades formgrade
 GRADING := $(BIN)/python -m pgcourse.grading
 JOBS ?= 1
+DATABASE = $(if $(DB_URL),--db-url "$(DB_URL)")
 
 exercises: $(STAMP)
 	$(GRADING) exercises
@@ -50,10 +52,17 @@ collect: $(STAMP)
 	$(GRADING) collect --zip "$(ZIP)" --assignment "$(ASSIGNMENT)"
 
 autograde: $(STAMP)
-	$(GRADING) autograde --jobs $(JOBS) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT))
+	$(GRADING) autograde --jobs $(JOBS) $(DATABASE) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
+		$(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(REGRADE),--regrade)
 
 feedback: $(STAMP)
-	$(GRADING) feedback --jobs $(JOBS) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT))
+	$(GRADING) feedback --jobs $(JOBS) $(DATABASE) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT))
 
 grades: $(STAMP)
-	$(GRADING) grades --output grades.csv
+	$(GRADING) grades $(DATABASE) --output grades.csv --wide grades-wide.csv
+
+# nbgrader's formgrader on loopback, on the gradebook DB_URL (default: the course's gradebook.db);
+# it prints its address. PORT picks the port, FORMGRADE_OPTIONS go to jupyter server.
+formgrade: $(STAMP)
+	$(GRADING) formgrade $(if $(PORT),--port $(PORT)) $(DATABASE) \
+		-- $(FORMGRADE_OPTIONS)

@@ -43,3 +43,12 @@ c.FileNameCollectorPlugin.named_regexp = (
 )
 # A notebook whose name is not one of the assignment's is skipped (and reported), not collected.
 c.ZipCollectApp.strict = True
+
+# Feedback pages and the formgrader render learners' markdown and outputs with nbconvert's
+# HTMLExporter: pgcourse.grading.sanitize keeps only inert HTML there (no scripts, no handlers).
+c.HTMLExporter.preprocessors = ["pgcourse.grading.sanitize.SanitizeOutputs"]
+c.HTMLExporter.filters = {"markdown2html": "pgcourse.grading.sanitize.markdown2html"}
+
+# The course has no exchange folder: learners get exercises/ from git and hand in through the
+# learning platform (`make collect`). The formgrader lists nothing instead of warning about one.
+c.ExchangeFactory.list = "pgcourse.grading.formgrader.NoExchange"

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from pgcourse.grading import driver
+from pgcourse.grading import driver, formgrader, reports
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,7 +55,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     grades = commands.add_parser("grades", help="export the gradebook to CSV")
     grades.add_argument("--output", type=Path, default=Path("grades.csv"))
+    grades.add_argument(
+        "--wide",
+        type=Path,
+        default=Path("grades-wide.csv"),
+        help="one row per student, to import into the learning platform",
+    )
     add_db_url(grades)
+
+    formgrade = commands.add_parser("formgrade", help="serve nbgrader's formgrader on loopback")
+    formgrade.add_argument("--port", type=int, default=0, help="default: a free port")
+    add_db_url(formgrade)
+    formgrade.add_argument("server_options", nargs="*", help="after --: options for jupyter server")
     return parser.parse_args(argv)
 
 
@@ -80,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             driver.collect(course, args.archive, args.assignment)
         elif args.command == "grades":
             driver.grades(course, args.output)
+            reports.write_wide(course, args.wide)
+        elif args.command == "formgrade":
+            formgrader.serve(course, args.port, args.server_options)
         else:
             if args.command == "autograde":
                 limits = driver.Limits(

@@ -46,6 +46,7 @@ PRIVATE_NAMES = (
     "downloaded",
     "gradebook.db",
     "grades.csv",
+    "grades-wide.csv",
 )
 
 INSTALL_HINT = (
