@@ -1,15 +1,22 @@
-"""Autograding time: seconds per submission, one at a time and two at a time.
+"""Autograding throughput: submissions per minute and CPU seconds per submission.
 
-Run by hand: `.venv/bin/python benchmarks/autograde.py [--students 20]`.
+Run by hand on an idle machine: `.venv/bin/python benchmarks/autograde.py [--students 20]
+[--assignment score_function] [--executors jobs1,jobs2,dask1,dask2]`.
 
 For each assignment, a class of `--students` generated submissions (about 40% solutions, 20%
 blank releases and 40% mutants: a solution with one typical mistake, made as
 tests/test_grading_mutants.py makes them) is graded through the course's own command,
-`python -m pgcourse.grading autograde`, in two temporary copies of the course: once with
-`JOBS=1` and once with `JOBS=2`. Both gradebooks must give every submission the same score.
-Targets: two jobs at least 1.6x faster than one on 2 cores; score_function under 10 s per
-submission. A second table gives the cores kept busy (the machine's CPU time over the wall time,
-so run it on an idle machine): what one job already uses bounds what more jobs can gain.
+`python -m pgcourse.grading autograde`, once per executor, each in its own copy of the course:
+
+- `jobs1`, `jobs2`: the local pool with one and two jobs;
+- `dask1`, `dask2`: a local Dask cluster (`dask scheduler` and `dask worker --nthreads 1`
+  processes, as tests/servers.py starts them) of one worker pinned to core 0 with `taskset`, and
+  of two workers pinned to cores 0 and 1; a worker's grading processes inherit its core.
+
+Every executor must give every submission the same score. CPU seconds are the whole machine's
+busy time (/proc/stat) over the run, divided by the submissions. Targets: 500 `score_function`
+submissions within 15 minutes on 2 cores (`--students 500 --assignment score_function
+--executors jobs2`), and two Dask workers at least 1.7 times the throughput of one.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import nbformat
@@ -29,10 +37,11 @@ from pgcourse.grading import driver
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+from servers import dask_cluster  # noqa: E402  (the cluster the tests use)
 from test_grading_mutants import MUTANTS, mutate  # noqa: E402  (the mutants the tests use)
 
-SPEEDUP_TARGET = 1.6
-SECONDS_TARGET = {"score_function": 10.0}
+SCALING_TARGET = 1.7
+EXECUTORS = ("jobs1", "jobs2", "dask1", "dask2")
 
 
 def class_of(course: driver.Course, assignment: str, size: int) -> dict[str, str]:
@@ -54,23 +63,21 @@ def class_of(course: driver.Course, assignment: str, size: int) -> dict[str, str
             text = blank
         else:
             text = mutants[number % len(mutants)]
-        submissions[f"{kind}{number:02d}"] = text
+        submissions[f"{kind}{number:03d}"] = text
     return submissions
 
 
-def make_course(folder: Path, size: int) -> driver.Course:
+def make_course(folder: Path, assignments: list[str], size: int) -> driver.Course:
     course = driver.scratch_course(ROOT, folder)
-    for assignment in course.assignments():
+    for assignment in assignments:
         for student, text in class_of(course, assignment, size).items():
             driver.submit(course, student, assignment, text)
     return course
 
 
-def grading(course: driver.Course, *args: str, jobs: int = 1) -> None:
+def grading(course: driver.Course, *args: str) -> None:
     command = [sys.executable, "-m", "pgcourse.grading", "--root", str(course.root), *args]
-    result = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, "JOBS": str(jobs)}
-    )
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         output = result.stdout[-3000:] + result.stderr[-3000:]
         raise SystemExit(f"{' '.join(args)} failed:\n{output}")
@@ -83,58 +90,63 @@ def busy_cpu_seconds() -> float:
     return (sum(fields) - idle - iowait) / os.sysconf("SC_CLK_TCK")
 
 
-def timed_autograde(course: driver.Course, assignment: str, jobs: int) -> tuple[float, float]:
-    """Wall seconds of grading every submission of ``assignment``, and the cores kept busy."""
+def timed_autograde(course: driver.Course, assignment: str, executor: list[str]) -> tuple:
+    """Wall seconds of grading every submission of ``assignment``, and the CPU seconds."""
     start, cpu = time.perf_counter(), busy_cpu_seconds()
-    grading(course, "autograde", "--assignment", assignment, jobs=jobs)
-    wall = time.perf_counter() - start
-    return wall, (busy_cpu_seconds() - cpu) / wall
+    grading(course, "autograde", "--assignment", assignment, *executor)
+    return time.perf_counter() - start, busy_cpu_seconds() - cpu
 
 
 def scores(course: driver.Course) -> dict[tuple[str, str], str]:
     output = course.root / "grades.csv"
-    grading(course, "grades", "--output", str(output))
+    grading(course, "grades", "--output", str(output), "--wide", str(course.root / "wide.csv"))
     with output.open() as file:
         return {(r["assignment"], r["student_id"]): r["raw_score"] for r in csv.DictReader(file)}
+
+
+def executor_arguments(name: str, stack: ExitStack) -> list[str]:
+    if name.startswith("jobs"):
+        return ["--jobs", name.removeprefix("jobs")]
+    workers = int(name.removeprefix("dask"))
+    cluster = stack.enter_context(dask_cluster(workers, cores=list(range(workers))))
+    return ["--scheduler", cluster.address]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=20)
+    parser.add_argument("--assignment", action="append", help="default: every assignment")
+    parser.add_argument("--executors", default=",".join(EXECUTORS))
     args = parser.parse_args()
+    names = args.executors.split(",")
+    assignments = args.assignment or driver.Course(ROOT).assignments()
+    rows, grades = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        one = make_course(Path(tmp) / "one_job", args.students)
-        two = make_course(Path(tmp) / "two_jobs", args.students)
-        rows = []
-        for assignment in one.assignments():
-            sequential, busy_one = timed_autograde(one, assignment, jobs=1)
-            parallel, busy_two = timed_autograde(two, assignment, jobs=2)
-            rows.append((assignment, sequential, parallel, busy_one, busy_two))
-        sequential_scores, parallel_scores = scores(one), scores(two)
-    assert len(sequential_scores) == len(rows) * args.students, sequential_scores
-    assert sequential_scores == parallel_scores, "one job and two jobs gave different grades"
-    print(f"{args.students} submissions per assignment; identical grades with 1 and 2 jobs\n")
-    print(
-        f"{'assignment':<16}{'s/sub, JOBS=1':>15}{'s/sub, JOBS=2':>15}{'speed-up':>10}"
-        f"{'target':>8}{'met':>5}"
-    )
-    for assignment, sequential, parallel, _, _ in rows:
-        speedup = sequential / parallel
-        per_submission = sequential / args.students
-        met = speedup >= SPEEDUP_TARGET and per_submission < SECONDS_TARGET.get(
-            assignment, float("inf")
-        )
+        for name in names:
+            course = make_course(Path(tmp) / name, assignments, args.students)
+            with ExitStack() as stack:
+                executor = executor_arguments(name, stack)
+                for assignment in assignments:
+                    wall, cpu = timed_autograde(course, assignment, executor)
+                    rows.append((assignment, name, wall, cpu))
+            grades[name] = scores(course)
+    first = grades[names[0]]
+    assert len(first) == len(assignments) * args.students, first
+    assert all(g == first for g in grades.values()), "executors gave different grades"
+    print(f"{args.students} submissions per assignment; identical grades with {', '.join(names)}")
+    print(f"\n{'assignment':<16}{'executor':<10}{'wall s':>8}{'sub/min':>9}{'CPU s/sub':>11}")
+    for assignment, name, wall, cpu in rows:
         print(
-            f"{assignment:<16}{per_submission:>15.1f}{parallel / args.students:>15.1f}"
-            f"{speedup:>9.2f}x{SPEEDUP_TARGET:>7.1f}x{'yes' if met else 'NO':>5}"
+            f"{assignment:<16}{name:<10}{wall:>8.0f}{args.students / wall * 60:>9.1f}"
+            f"{cpu / args.students:>11.2f}"
         )
-    # One job already keeps more than one core busy (nbgrader's kernel and the judge's worker
-    # run side by side), so no number of jobs can be faster than cores / (cores busy at 1 job).
-    cores = os.cpu_count() or 1
-    print(f"\ncores busy (machine-wide CPU time / wall time) on {cores} cores\n")
-    print(f"{'assignment':<16}{'JOBS=1':>8}{'JOBS=2':>8}{'most any JOBS can gain':>24}")
-    for assignment, _, _, busy_one, busy_two in rows:
-        print(f"{assignment:<16}{busy_one:>8.2f}{busy_two:>8.2f}{cores / busy_one:>23.2f}x")
+    walls = {(a, n): w for a, n, w, _ in rows}
+    for assignment in assignments:
+        if ("dask1" in names) and ("dask2" in names):
+            scaling = walls[assignment, "dask1"] / walls[assignment, "dask2"]
+            met = "met" if scaling >= SCALING_TARGET else "NOT met"
+            print(f"{assignment}: 2 Dask workers / 1 = {scaling:.2f}x "
+                  f"(target {SCALING_TARGET}x: {met})")  # fmt: skip
 
 
 if __name__ == "__main__":
