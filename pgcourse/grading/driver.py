@@ -1,10 +1,10 @@
 """The instructor's workflow, one submission at a time.
 
-nbgrader does the work (``generate_assignment``, ``zip_collect``, ``autograde``,
-``generate_feedback``, ``export``); this module runs it once per (student, assignment) in its
-own process, so a broken submission (invalid JSON, a missing notebook, a kernel that dies or
-hangs) is reported by name and the rest of the class is still graded. The gradebook is
-nbgrader's SQLite ``gradebook.db`` in the course root.
+nbgrader does the work (``generate_assignment``, ``autograde``, ``generate_feedback``,
+``export``; :mod:`pgcourse.grading.intake` collects the zip); this module runs it once per
+(student, assignment) in its own process, so a broken submission (invalid JSON, a missing
+notebook, a kernel that dies or hangs) is reported by name and the rest of the class is still
+graded. The gradebook is nbgrader's SQLite ``gradebook.db`` in the course root.
 
 Grading one submission happens in :func:`grade_submission` only. The submitted files are never
 changed: a normalized copy (:mod:`pgcourse.grading.submission`) is graded from a temporary
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import nbformat
 
-from pgcourse.grading import judge, submission
+from pgcourse.grading import intake, judge, submission
 from pgcourse.grading.execute import error_output
 from pgcourse.grading.sandbox import (
     AGENT_FILE,
@@ -199,10 +199,15 @@ def errors_in(log: str, limit: int = 3) -> str:
 def check_notebooks(course: Course, student: str, assignment: str) -> str | None:
     """Why the submitted notebooks cannot be graded, or None if they can.
 
-    One missing notebook of several is gradable (nbgrader scores it 0); a submission without any
-    notebook, with a file that is not a notebook, or with a notebook that has none of the
-    assignment's cells (written anew instead of from the release) is not.
+    Only folders and regular files are read: a link, a named pipe, a device or a hard link is
+    refused by name (:func:`intake.irregular`). One missing notebook of several is gradable
+    (nbgrader scores it 0); a submission without any notebook, with a file that is not a
+    notebook, or with a notebook that has none of the assignment's cells (written anew instead
+    of from the release) is not.
     """
+    problem = intake.irregular(course.submitted, student, assignment)
+    if problem:
+        return problem
     folder = course.submitted / student / assignment
     expected = course.notebooks(assignment)
     if not any((folder / name).exists() for name in expected):
@@ -229,7 +234,7 @@ def check_notebooks(course: Course, student: str, assignment: str) -> str | None
 
 def prepare(course: Course, student: str, assignment: str, folder: Path) -> None:
     """Copy the submission to ``folder``, its notebooks normalized; submitted/ is not changed."""
-    shutil.copytree(course.submitted / student / assignment, folder)
+    intake.copy_regular(course.submitted / student / assignment, folder)
     for name in course.notebooks(assignment):
         if (folder / name).exists():
             source = nbformat.read(course.solutions / assignment / name, as_version=4)
@@ -583,28 +588,22 @@ def generate_exercises(course: Course, assignments: Sequence[str] = ()) -> None:
         print(f"released exercises/{assignment}/")
 
 
-def collect(course: Course, archive: Path, assignment: str) -> list[str]:
+def collect(
+    course: Course, archive: Path, assignment: str, limits: intake.ArchiveLimits | None = None
+) -> list[str]:
     """Import a zip of submissions downloaded from the learning platform into submitted/.
 
-    This is nbgrader's ``zip_collect``: the file names say whose each notebook is (see
-    ``FileNameCollectorPlugin.named_regexp`` in nbgrader_config.py). Returns the students.
+    The file names say whose each notebook is (``FileNameCollectorPlugin.named_regexp`` in
+    nbgrader_config.py); the zip is untrusted (see :mod:`pgcourse.grading.intake`): each entry
+    skipped is printed with why. Returns the students with a submission of ``assignment``.
     """
     if not archive.is_file():
         raise ValueError(f"no zip file at {archive}: pass the downloaded archive, ZIP=path.zip")
-    if not (course.exercises / assignment).is_dir():
+    if assignment not in course.assignments():
         raise ValueError(
             f"unknown assignment {assignment!r}: expected one of {course.assignments()}"
         )
-    inbox = course.root / "downloaded" / assignment / "archive"
-    shutil.rmtree(inbox, ignore_errors=True)
-    inbox.mkdir(parents=True)
-    shutil.copy(archive, inbox / archive.name)
-    result = run_nbgrader(course, ["zip_collect", assignment, "--force"])
-    for line in result.stderr.splitlines():
-        if "Skipped" in line or "did not match" in line:
-            print(line.strip())
-    if result.returncode != 0:
-        raise RuntimeError(f"zip_collect failed: {errors_in(result.stderr)}")
+    print(intake.collect(course, archive, assignment, limits))
     students = [s for s, _ in course.submissions(assignment)]
     print(f"{len(students)} submissions of {assignment} in submitted/: {', '.join(students)}")
     return students
