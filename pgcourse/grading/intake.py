@@ -1,4 +1,4 @@
-"""Submissions in: a zip from the learning platform read as untrusted, and only regular files read.
+"""Submissions brought in: the platform's zip read as untrusted, and only regular files graded.
 
 :func:`collect` imports a zip downloaded from the learning platform into
 ``submitted/<student>/<assignment>/``. Whose each notebook is comes from its name in the zip,
@@ -97,6 +97,10 @@ def shown(name: str, limit: int = 80) -> str:
     return f"{name[:limit]!r}... ({len(name)} characters)"
 
 
+def megabytes(size: int) -> str:
+    return f"{round(size / MB, 1):g} MB"
+
+
 def named_regexp(course: Course) -> re.Pattern[str]:
     """``FileNameCollectorPlugin.named_regexp`` from the course's nbgrader_config.py."""
     from traitlets.config.loader import PyFileConfigLoader
@@ -144,7 +148,7 @@ def collect(
                     if info.file_size > budget:
                         raise Refused(
                             "the zip's files would expand to more than "
-                            f"{limits.total_bytes / MB:.0f} MB in all (--max-total-mb)"
+                            f"{megabytes(limits.total_bytes)} in all (--max-total-mb)"
                         )
                     staged = run / "incoming" / student / notebook
                     budget -= extract(zipped, info, staged)
@@ -219,8 +223,8 @@ def check(
         raise Refused(f"{shown(notebook)} is not a notebook of the assignment ({notebooks})")
     if info.file_size > limits.file_bytes:
         raise Refused(
-            f"expands to {info.file_size / MB:.0f} MB, over the limit of "
-            f"{limits.file_bytes / MB:.0f} MB a file (--max-file-mb)"
+            f"expands to {megabytes(info.file_size)}, over the limit of "
+            f"{megabytes(limits.file_bytes)} a file (--max-file-mb)"
         )
     ratio = info.file_size / max(info.compress_size, 1)
     if info.file_size > RATIO_EXEMPT_BYTES and ratio > limits.ratio:
