@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from pgcourse.grading import driver, formgrader, reports
+from pgcourse.grading import driver, formgrader, intake, reports
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -21,6 +21,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     collect = commands.add_parser("collect", help="import a zip of submissions into submitted/")
     collect.add_argument("--zip", type=Path, required=True, dest="archive")
     collect.add_argument("--assignment", required=True)
+    defaults = intake.ArchiveLimits()
+    for option, value, help_text in [
+        ("--max-file-mb", defaults.file_bytes / intake.MB, "largest file, expanded"),
+        ("--max-total-mb", defaults.total_bytes / intake.MB, "all files, expanded"),
+        ("--max-ratio", defaults.ratio, "highest compression ratio of a file over 1 MB"),
+    ]:
+        collect.add_argument(option, type=float, default=value, help=f"{help_text} ({value:g})")
 
     for name, help_text in [
         ("autograde", "autograde the submissions under submitted/ not graded yet"),
@@ -88,7 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "exercises":
             driver.generate_exercises(course, args.assignments)
         elif args.command == "collect":
-            driver.collect(course, args.archive, args.assignment)
+            limits = intake.ArchiveLimits(
+                file_bytes=int(args.max_file_mb * intake.MB),
+                total_bytes=int(args.max_total_mb * intake.MB),
+                ratio=args.max_ratio,
+            )
+            driver.collect(course, args.archive, args.assignment, limits)
         elif args.command == "grades":
             driver.grades(course, args.output)
             reports.write_wide(course, args.wide)

@@ -1,10 +1,11 @@
 """The instructor's workflow: release, collect, autograde, feedback, grades.
 
-nbgrader does the work (``generate_assignment``, ``zip_collect``, ``autograde``,
-``generate_feedback``, ``export``). Autograding is split in two steps with plain data between
-them: :func:`pgcourse.grading.grade.grade` grades one submission anywhere (a thread here, or a
-Dask worker) into a :class:`~pgcourse.grading.grade.Record`, and the driver alone writes each
-record into the gradebook (:mod:`pgcourse.grading.gradebook`) as it arrives. One driver at a
+nbgrader does the work (``generate_assignment``, ``autograde``, ``generate_feedback``,
+``export``; :mod:`pgcourse.grading.intake` collects the platform's zip). Autograding is split
+in two steps with plain data between them: :func:`pgcourse.grading.grade.grade` grades one
+submission anywhere (a thread here, or a Dask worker) into a
+:class:`~pgcourse.grading.grade.Record`, and the driver alone writes each record into the
+gradebook (:mod:`pgcourse.grading.gradebook`) as it arrives. One driver at a
 time grades a course (a lock file); a driver that was killed resumes where it stopped.
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 
-from pgcourse.grading import executors, gradebook
+from pgcourse.grading import executors, gradebook, intake
 from pgcourse.grading.course import JUNK_NAMES, Course, errors_in
 from pgcourse.grading.course import run_nbgrader as run_nbgrader_at
 from pgcourse.grading.grade import SUBMISSION_TIMEOUT, Options, Record, Task
@@ -111,14 +112,16 @@ def autograde(
 
 
 def task(course: Course, student: str, assignment: str, timeout: float, options: Options) -> Task:
-    """The submission's files, read here, and how to grade them."""
+    """The submission's files, read here, and how to grade them. Only regular files are read:
+    a submission holding a link, a pipe or a device is refused by name, and graded as empty."""
     folder = course.submitted / student / assignment
-    files = {
+    refused = intake.irregular(course.submitted, student, assignment)
+    files = {} if refused else {
         path.relative_to(folder).as_posix(): path.read_bytes()
         for path in sorted(folder.rglob("*"))
         if path.is_file()
-    }
-    return Task(str(course.root), student, assignment, files, timeout, options)
+    }  # fmt: skip
+    return Task(str(course.root), student, assignment, files, timeout, options, refused or "")
 
 
 def fingerprint(course: Course, task: Task) -> str:
@@ -339,28 +342,22 @@ def generate_exercises(course: Course, assignments: Sequence[str] = ()) -> None:
         print(f"released exercises/{assignment}/")
 
 
-def collect(course: Course, archive: Path, assignment: str) -> list[str]:
+def collect(
+    course: Course, archive: Path, assignment: str, limits: intake.ArchiveLimits | None = None
+) -> list[str]:
     """Import a zip of submissions downloaded from the learning platform into submitted/.
 
-    This is nbgrader's ``zip_collect``: the file names say whose each notebook is (see
-    ``FileNameCollectorPlugin.named_regexp`` in nbgrader_config.py). Returns the students.
+    The file names say whose each notebook is (``FileNameCollectorPlugin.named_regexp`` in
+    nbgrader_config.py); the zip is untrusted (see :mod:`pgcourse.grading.intake`): each entry
+    skipped is printed with why. Returns the students with a submission of ``assignment``.
     """
     if not archive.is_file():
         raise ValueError(f"no zip file at {archive}: pass the downloaded archive, ZIP=path.zip")
-    if not (course.exercises / assignment).is_dir():
+    if assignment not in course.assignments():
         raise ValueError(
             f"unknown assignment {assignment!r}: expected one of {course.assignments()}"
         )
-    inbox = course.root / "downloaded" / assignment / "archive"
-    shutil.rmtree(inbox, ignore_errors=True)
-    inbox.mkdir(parents=True)
-    shutil.copy(archive, inbox / archive.name)
-    result = run_nbgrader(course, ["zip_collect", assignment, "--force"])
-    for line in result.stderr.splitlines():
-        if "Skipped" in line or "did not match" in line:
-            print(line.strip())
-    if result.returncode != 0:
-        raise RuntimeError(f"zip_collect failed: {errors_in(result.stderr)}")
+    print(intake.collect(course, archive, assignment, limits))
     students = [s for s, _ in course.submissions(assignment)]
     print(f"{len(students)} submissions of {assignment} in submitted/: {', '.join(students)}")
     return students

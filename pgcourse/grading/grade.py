@@ -72,6 +72,7 @@ class Task:
     files: Mapping[str, bytes]
     timeout: float = SUBMISSION_TIMEOUT
     options: Options = field(default_factory=Options)
+    refused: str = ""  # why the driver did not read the files (a link, a pipe, ...)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def grade(task: Task) -> Record:
     with scratch_folder() as scratch:
         folder = scratch / "submitted" / task.student / task.assignment
         write_files(folder, task.files)
-        problem = check_notebooks(course, task.assignment, folder)
+        problem = task.refused or check_notebooks(course, task.assignment, folder)
         if problem:
             result = replace(base, problem=problem)
         else:
