@@ -395,7 +395,7 @@ def test_only_regular_files_are_graded(course, tmp_path):
         assert not outcome.ok, outcome
         assert outcome.detail.startswith(f"refused, not read: {problem}"), outcome
         assert "copies, not links" in outcome.detail
-        assert not (course.autograded / student).exists()
+        assert not list((course.autograded / student).rglob("*.ipynb"))  # nothing was read
 
 
 def test_copying_a_submission_never_follows_a_link(tmp_path):
