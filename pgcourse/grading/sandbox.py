@@ -262,7 +262,8 @@ class Sandbox:
         outer = ["env", "-i", *(f"{name}={value}" for name, value in variables.items()), bwrap]
         if sandbox_user() is None:
             outer.append("--unshare-user")  # needed to mount without being root
-        outer += ["--die-with-parent", *self.view(folders), "--dev", "/dev", "--dir", "/tmp"]
+        outer += ["--die-with-parent", *self.view(folders), "--dev", "/dev", "--remount-ro", "/dev"]
+        outer += ["--dir", "/tmp"]
         # The machine's /proc only for the inner bubblewrap, which mounts the sandbox's own
         # over it, and writes there that no more user namespaces may be made.
         outer += ["--bind", "/proc", "/proc", "--remount-ro", "/", "--chdir", str(workdir), "--"]
