@@ -98,11 +98,11 @@ def installed_packages() -> tuple[Path, ...]:
     if found.returncode != 0:
         raise RuntimeError(
             f"pgcourse is not installed in the environment {sys.prefix}, so sandboxed code "
-            f"could not import it: run `pip install -e .` in the course's repository"
+            "could not import it: run `pip install -e .` in the course's repository"
         )
-    copies = {Path(folder, "pgcourse") for folder in site.getsitepackages()}
-    copies = {path.resolve() for path in copies if path.is_dir()}
-    return tuple(sorted({Path(found.stdout.strip()).resolve(), *copies}))
+    installed = Path(found.stdout.strip()).resolve()
+    copies = {Path(folder, "pgcourse").resolve() for folder in site.getsitepackages()}
+    return (installed, *sorted(path for path in copies - {installed} if path.is_dir()))
 
 
 def outermost(paths: Iterable[Path]) -> tuple[Path, ...]:
@@ -209,9 +209,9 @@ class Sandbox:
                 mounts.append(("--symlink", os.readlink(path), path))
             else:
                 mounts.append(("--ro-bind", str(path), path))
-        bwrap = Path(shutil.which("bwrap") or "bwrap")
-        if not any(bwrap.is_relative_to(folder) for folder in self.shown()):
-            mounts.append(("--ro-bind", str(bwrap), bwrap))  # the inner bubblewrap runs it
+        inner = Path(bwrap())
+        if not any(inner.is_relative_to(folder) for folder in self.shown()):
+            mounts.append(("--ro-bind", str(inner), inner))
         for target in installed_packages():
             mounts.append(("--ro-bind", str(self.source()), target))
             mounts.append(("--ro-bind", str(TRAINING_STAND_IN), target / "training.py"))
@@ -247,35 +247,55 @@ class Sandbox:
         folders = tuple(Path(folder).resolve() for folder in (workdir, *writable))
         for folder in folders:
             hand_over(folder)
+        home = folders[0]
         variables = {
             "PATH": f"{Path(python()).parent}:/usr/bin:/bin",
-            "HOME": str(workdir),
-            "TMPDIR": str(workdir),
+            "HOME": str(home),
+            "TMPDIR": str(home),
             "LANG": "C.UTF-8",
-            "MPLCONFIGDIR": str(workdir / ".matplotlib"),
+            "MPLCONFIGDIR": str(home / ".matplotlib"),
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
             **(environment or {}),
         }
-        bwrap = shutil.which("bwrap") or "bwrap"
         # Started with these variables only: bubblewrap's first process, which stays in the
         # sandbox as its process 1, would show the grader's environment in /proc/1/environ.
-        outer = ["env", "-i", *(f"{name}={value}" for name, value in variables.items()), bwrap]
+        clean = ["env", "-i", *(f"{name}={value}" for name, value in variables.items())]
+        return [*clean, *self.outer(folders), *switch_user(), *self.inner(home), *limited]
+
+    def outer(self, folders: tuple[Path, ...]) -> list[str]:
+        """The bubblewrap that makes the view, ``folders`` writable, the first one current."""
+        command = [bwrap(), "--die-with-parent", *self.view(folders)]
         if sandbox_user() is None:
-            outer.append("--unshare-user")  # needed to mount without being root
-        outer += ["--die-with-parent", *self.view(folders), "--dev", "/dev", "--remount-ro", "/dev"]
-        outer += ["--dir", "/tmp"]
-        # The machine's /proc only for the inner bubblewrap, which mounts the sandbox's own
-        # over it, and writes there that no more user namespaces may be made.
-        outer += ["--bind", "/proc", "/proc", "--remount-ro", "/", "--chdir", str(workdir), "--"]
-        if sandbox_user() is not None:
-            uid = str(sandbox_user())
-            outer += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-            outer += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-        inner = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
-        inner += ["--bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
-        inner += ["--size", str(self.limits.shm_bytes), "--perms", "1777", "--tmpfs", "/dev/shm"]
-        inner += ["--remount-ro", "/dev", "--cap-drop", "ALL", "--chdir", str(workdir), "--"]
-        return outer + inner + limited
+            command.append("--unshare-user")  # to mount without being root
+        command += ["--dev", "/dev", "--remount-ro", "/dev", "--dir", "/tmp"]
+        # The machine's /proc only for the inner bubblewrap: it writes there that no more user
+        # namespaces may be made, then mounts the sandbox's own /proc over it.
+        command += ["--bind", "/proc", "/proc", "--remount-ro", "/"]
+        return [*command, "--chdir", str(folders[0]), "--"]
+
+    def inner(self, workdir: Path) -> list[str]:
+        """The bubblewrap that runs learners' code in the view: new namespaces (user, process,
+        network, IPC, host name, cgroup), none of which it may make again, no capabilities,
+        its own /proc and /dev, and a size-limited /dev/shm."""
+        command = [bwrap(), "--unshare-all", "--unshare-user", "--disable-userns"]
+        command += ["--die-with-parent", "--bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+        command += ["--size", str(self.limits.shm_bytes), "--perms", "1777", "--tmpfs", "/dev/shm"]
+        command += ["--remount-ro", "/dev", "--cap-drop", "ALL"]
+        return [*command, "--chdir", str(workdir), "--"]
+
+
+def bwrap() -> str:
+    """bubblewrap's path (the inner one runs inside the view, which shows it)."""
+    return shutil.which("bwrap") or "bwrap"
+
+
+def switch_user() -> list[str]:
+    """The command that drops root for the sandbox's user, if there is one."""
+    uid = sandbox_user()
+    if uid is None:
+        return []
+    ids = [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    return ["setpriv", *ids, "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
 
 
 def sandbox_user() -> int | None:
