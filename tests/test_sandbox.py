@@ -31,12 +31,10 @@ REAL_TRAINING = "training loop that chapters 5 and 6 walk through"  # training.p
 STAND_IN = "not available to graded exercises"  # training_stand_in.py's message
 
 
-def run(box: Sandbox, code: str, workdir: Path, **options) -> dict:
+def run(box: Sandbox, code: str, workdir: Path) -> dict:
     """What ``code``, run in ``box`` in ``workdir``, reported as its last line of output."""
     argv = [python(), "-c", textwrap.dedent(code)]
-    result = subprocess.run(
-        box.command(argv, workdir), capture_output=True, text=True, timeout=120, **options
-    )
+    result = subprocess.run(box.command(argv, workdir), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -103,7 +101,7 @@ print(json.dumps(report))
 """
 
 
-def check_answers_unreachable(report: dict, package: Path) -> None:
+def check_answers_unreachable(report: dict) -> None:
     assert report["finder"].startswith("__editable___pgcourse_"), "not an editable install"
     assert report["course visible"] == []
     assert not report["course git"] and not report["repo git"]
@@ -113,13 +111,12 @@ def check_answers_unreachable(report: dict, package: Path) -> None:
     for text in (report["training"], report["training by the finder"]):
         assert STAND_IN in text and REAL_TRAINING not in text
     assert REAL_TRAINING not in report["package files"]  # nor compiled in __pycache__
-    assert (package / "course_marker.py").exists() == report["course's package"]
 
 
 def test_a_course_shows_nothing_but_its_package(course, workdir):
     box = Sandbox.for_course(course, workdir, True, Limits())
     report = run(box, READ_ANSWERS.format(course=str(course)), workdir)
-    check_answers_unreachable(report, course / "pgcourse")
+    check_answers_unreachable(report)
     assert report["course's package"]
 
 
@@ -149,7 +146,7 @@ def test_a_grader_started_elsewhere_shows_the_installed_package(where, tmp_path,
         assert graders_package == str(elsewhere / "pgcourse")
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     report = json.loads(result.stdout.splitlines()[-1])
-    check_answers_unreachable(report, sandbox.installed_packages()[0])
+    check_answers_unreachable(report)
     assert not report["course's package"]
 
 
@@ -165,6 +162,7 @@ def listening(path: Path) -> socket.socket:
 def test_no_unix_socket_of_the_machine_can_be_reached(tmp_path, workdir):
     folders = [folder_in(Path("/srv"), "pgcourse-sockets-"), folder_in(Path("/run"), "pgcourse-")]
     user_bus = Path(f"/run/user/{os.getuid()}/pgcourse-test-bus")
+    made = [folder for folder in (user_bus.parent.parent, user_bus.parent) if not folder.exists()]
     paths = [folders[0] / "agent.sock", folders[1] / "system_bus_socket", user_bus]
     servers = [listening(path) for path in paths]
     abstract = socket.socket(socket.AF_UNIX)
@@ -193,6 +191,8 @@ def test_no_unix_socket_of_the_machine_can_be_reached(tmp_path, workdir):
         for server in (*servers, abstract):
             server.close()
         user_bus.unlink()
+        for folder in reversed(made):
+            folder.rmdir()
         for folder in folders:
             shutil.rmtree(folder)
     assert report.pop("visible sockets") == []
