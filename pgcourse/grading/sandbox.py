@@ -4,17 +4,18 @@ Every process that runs a submission's code (nbgrader's kernel and the judge's w
 through :meth:`Sandbox.command`. It sees only what an allow-list names (:meth:`Sandbox.view`):
 the system's read-only runtime, this Python's folders, the pgcourse package (the graded
 course's own when it has one) with a stand-in for ``pgcourse.training`` (graded code must train
-with the learner's own update), and its one writable working folder. Nothing else of the
+with the learner's own update), and its writable working folders. Nothing else of the
 course (solutions, ``.git``, submissions, gradebook, book), no home folder, ``/tmp``,
 ``$TMPDIR``, ``/run`` or ``/var``, no other submission's files. It has no network, its own
 process tree and user namespace, no capabilities, no environment but a few harmless variables,
 and the :class:`Limits`.
 
-Two bubblewraps, one inside the other: the outer one makes the view, the inner one makes the
-namespaces and cannot make more (``--disable-userns``: a user namespace of its own would let
-learners' code mount a file system of unbounded size). When the grader is root, learners' code
-runs as the user ``nobody`` (:data:`SANDBOX_UID`), because Linux does not count root's
-processes against a process limit.
+Two bubblewraps, one inside the other. The outer one makes the view, as the grader, who can
+read every folder it shows. The inner one makes the namespaces and forbids more
+(``--disable-userns``: a user namespace of its own would let learners' code mount a file
+system of unbounded size). When the grader is root, learners' code runs as the user
+``nobody`` (:data:`SANDBOX_UID`) between the two, because Linux does not count root's processes
+against a process limit; a single bubblewrap started by root can only run it as root.
 
 ``python -m pgcourse.grading.sandbox <connection file> [kernel args]`` is the kernel command of
 the ``pgcourse-sandbox`` kernel spec the driver writes for nbgrader: it copies the kernel's
