@@ -116,7 +116,7 @@ def outermost(paths: Iterable[Path]) -> tuple[Path, ...]:
 
 @dataclass(frozen=True)
 class Limits:
-    """What one sandboxed process tree may use. Enforced by the kernel, inherited by children:
+    """What one sandboxed process tree may use, enforced by Linux and inherited by children:
 
     - ``memory_bytes``: address space of each process (``RLIMIT_AS``): a huge allocation fails
       with MemoryError;
@@ -125,12 +125,13 @@ class Limits:
     - ``file_bytes``: the largest file it may write (``RLIMIT_FSIZE``). Nothing else bounds
       the disk space of its working folder: it may write many such files;
     - ``processes``: processes and threads of the whole sandbox (``RLIMIT_NPROC``, counted in
-      the sandbox's own user namespace, so parallel sandboxes do not share it), in the sandbox
-      only: without one it would count every process of the grader's user. Root is exempt from
-      it, so a grader running as root runs learners' code as ``nobody``;
+      the sandbox's own user namespace, so parallel sandboxes do not share it). Set only in the
+      sandbox: without one it would count every process of the grader's user. Root is exempt
+      from it, so a grader running as root runs learners' code as ``nobody``;
     - ``shm_bytes``: the size of ``/dev/shm``, the only writable memory file system it has
       (every other tmpfs it sees is read-only). Files there take memory that ``memory_bytes``
-      does not count.
+      does not count. Memory in ``memfd_create`` files or System V shared memory is not
+      bounded: only a cgroup memory limit would bound it.
     """
 
     memory_bytes: int = 4 * GIB
