@@ -103,7 +103,7 @@ def test_a_link_to_a_file_outside_the_sandbox_is_not_followed(tmp_path, monkeypa
 
 def test_sandboxed_code_cannot_call_the_librarys_training(tmp_path):
     sandbox.check_bwrap()
-    box = sandbox.Sandbox(enabled=True, exposed=(str(sandbox.PACKAGE),))
+    box = sandbox.Sandbox(enabled=True)
     code = "import pgcourse; pgcourse.run_reinforce()"
     argv = [sandbox.python(), "-c", code]
     result = subprocess.run(box.command(argv, tmp_path), capture_output=True, text=True)
