@@ -37,7 +37,6 @@ import nbformat
 from pgcourse.grading import judge, submission
 from pgcourse.grading.execute import error_output
 from pgcourse.grading.sandbox import (
-    AGENT_FILE,
     KERNEL_NAME,
     SETTINGS_VARIABLE,
     Limits,
@@ -300,10 +299,13 @@ def grade_submission(
         prepare(course, student, assignment, scratch / "submitted" / student / assignment)
         verdicts: dict[str, judge.Verdict] = {}
         judge_errors: list[str] = []
+        deadline = time.monotonic() + timeout  # the judge stops here too, like nbgrader
 
         def run() -> None:
             try:
-                verdicts.update(run_judge(course, student, assignment, ref, sandbox, scratch))
+                verdicts.update(
+                    run_judge(course, student, assignment, ref, sandbox, scratch, deadline)
+                )
             except Exception as err:  # reported below: the grade must not stand unchecked
                 judge_errors.append(f"{type(err).__name__}: {err}")
 
@@ -332,11 +334,6 @@ def grade_submission(
             return outcome(False, f"grading took longer than {timeout:.0f} s and was stopped")
         finally:
             judging.join()
-        try:
-            handed_in = kernel_runtime(scratch) / AGENT_FILE
-            verdicts.update(judge.judge_trained_agent(assignment, handed_in))
-        except Exception as err:  # reported below, like the judge's other errors
-            judge_errors.append(f"{type(err).__name__}: {err}")
     if result.returncode != 0:
         return outcome(False, errors_in(result.stderr))
     if judge_errors:
@@ -359,7 +356,7 @@ def sandbox_available() -> None:
 
 
 def kernel_runtime(scratch: Path) -> Path:
-    """The folder of the kernel's connection file and sockets, where it hands in its agent."""
+    """The folder of the kernel's connection file and sockets."""
     return scratch / "runtime"
 
 
@@ -384,14 +381,17 @@ def run_judge(
     ref: judge.Reference | None,
     sandbox: Sandbox,
     scratch: Path,
+    deadline: float | None = None,
 ) -> dict[str, judge.Verdict]:
-    """The judge's verdicts on the normalized submission (none for an unknown assignment)."""
+    """The judge's verdicts on the normalized submission (none for an unknown assignment),
+    those it has not reached by ``deadline`` (``time.monotonic()``) failed."""
     name = f"{assignment}.ipynb"
     path = scratch / "submitted" / student / assignment / name
     if ref is None or not path.exists():
         return {}
     cells = submission.program(nbformat.read(path, as_version=4))
-    return judge.judge(assignment, cells, ref, sandbox, scratch, course.cell_timeout())
+    timeout = course.cell_timeout()
+    return judge.judge(assignment, cells, ref, sandbox, scratch, timeout, deadline)
 
 
 def apply_verdicts(
