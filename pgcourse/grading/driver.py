@@ -342,6 +342,8 @@ def grade_submission(
     detail = score_summary(course, student, assignment)
     if "the kernel died" in result.stderr:
         detail += "; the kernel died (the cells it did not run scored 0)"
+    if any(verdict.detail == judge.NOT_CHECKED for verdict in verdicts.values()):
+        detail += "; the judge ran out of time (what it did not check scored 0)"
     if flagged:
         detail += f"; tampering suspected in {', '.join(flagged)}"
     if missing:

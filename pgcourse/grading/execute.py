@@ -82,7 +82,7 @@ class ExecuteUntilKernelDies(Execute):
         try:
             run_sync(self.rerun)()
         except Exception as err:  # any failure leaves a kernel that cannot grade the rest
-            self.death = f"the kernel was restarted after cell {index} and failed ({err!r})"
+            self.death = f"the kernel died in its restart after cell {index} ({err!r})"
             self.log.warning("%s; the later cells are scored 0", self.death)
 
     async def rerun(self) -> None:
