@@ -12,6 +12,9 @@ c.CourseDirectory.feedback_directory = "feedback"
 # Grading executes every cell. The training test needs well under a minute; a cell that hangs
 # is interrupted at this limit instead of holding up the class.
 c.ExecutePreprocessor.timeout = 120
+# A cell that has not ended this many seconds after the interrupt at its timeout ignores the
+# interrupt (SIGINT): pgcourse's Execute restarts the kernel and runs the cells before it again.
+c.ExecutePreprocessor.iopub_timeout = 5
 # Once the last cell has run, the kernel has nothing left to save: stop it at once rather than
 # wait a second for a graceful shutdown, in every graded submission.
 c.ExecutePreprocessor.shutdown_kernel = "immediate"

@@ -65,8 +65,8 @@ class ExecuteUntilKernelDies(Execute):
             cell.outputs.append(
                 error_output(
                     "CellTimeoutError",
-                    "this cell went on after the interrupt at its timeout (it ignores SIGINT): "
-                    "the kernel was restarted and ran the cells before this one again",
+                    "this cell did not end at its timeout nor at the interrupt after it (it "
+                    "ignores SIGINT): the kernel was restarted and ran the cells before it again",
                 )
             )
             self.restart(index)

@@ -112,7 +112,7 @@ def training_seed(rng: np.random.Generator) -> list[dict[str, Any]]:
     return [{"max_updates": TRAINING_UPDATES, "seed": int(rng.integers(2**31))}]
 
 
-# --- the judge's clock ----------------------------------------------------------------------------
+# --- the judge's clock ---------------------------------------------------------------------------
 
 
 class OutOfTime(Exception):
@@ -122,7 +122,7 @@ class OutOfTime(Exception):
 NOT_CHECKED = "not checked: the submission's time limit (--timeout) ran out first"
 
 
-# --- the worker process -------------------------------------------------------------------------
+# --- the worker process --------------------------------------------------------------------------
 
 
 class Worker:
