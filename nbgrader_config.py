@@ -15,8 +15,10 @@ c.CourseDirectory.feedback_directory = "feedback"
 # Grading executes every cell. The training test needs well under a minute; a cell that hangs
 # is interrupted at this limit instead of holding up the class.
 c.ExecutePreprocessor.timeout = 120
-# After a cell's reply, nbgrader waits this long for the rest of its output before it fails the
-# whole submission (nbclient's default, 4 s, is too short on a busy machine).
+# After a cell's reply, nbgrader waits this long for the rest of its output (nbclient's default,
+# 4 s, is too short on a busy machine). A cell still running this long after the interrupt at
+# its timeout ignores the interrupt (SIGINT): pgcourse's Execute then restarts the kernel and
+# runs the cells before it again.
 c.ExecutePreprocessor.iopub_timeout = 30
 # Once the last cell has run, the kernel has nothing left to save: stop it at once rather than
 # wait a second for a graceful shutdown, in every graded submission.

@@ -337,8 +337,7 @@ def test_grading_again_from_the_command_line_gives_the_same_grades(graded, stude
 def test_every_autograded_test_cell_has_a_judge_check():
     for assignment in FULL:
         code_tests = {k for k, (kind, _) in grade_cells(assignment).items() if kind == "code"}
-        trained = {g for a, g in judge.TRAINED_AGENT_TESTS.items() if a == assignment}
-        assert set(judge.CHECKS[assignment]) | trained == code_tests
+        assert set(judge.CHECKS[assignment]) == code_tests
         assert sum(grade_cells(assignment)[k][1] for k in code_tests) == FULL[assignment]
 
 

@@ -1,21 +1,29 @@
-"""The training test's agent: handed in by nbgrader's kernel, evaluated again by the judge.
+"""The training test: the judge trains the learner's loop again and evaluates the agent itself.
 
-The judge must pass an agent that balances the pole and deny, with a reason, every agent that
-does not, that breaks the budget, or that is not an agent at all.
+The judge must pass the solution and deny, with a reason, every agent that does not balance the
+pole or was not trained by the learner's own update: weights trained elsewhere and embedded in
+the notebook, however the loop dresses them up.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
+import io
+import json
 import subprocess
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
+from nbgrader.api import Gradebook
 
 from pgcourse import MLPPolicy
-from pgcourse.grading import checks, driver, judge, sandbox
+from pgcourse.grading import driver, judge, sandbox, submission, worker
 
 REPO = Path(__file__).resolve().parents[1]
+SOLUTION = REPO / "solutions" / "reinforce" / "reinforce.ipynb"
 
 
 def balancing_mlp() -> MLPPolicy:
@@ -30,75 +38,244 @@ def balancing_mlp() -> MLPPolicy:
     return policy
 
 
-def hand_in(folder: Path, monkeypatch, policy, updates: int = 40, seconds: float = 3.0) -> Path:
-    path = folder / sandbox.AGENT_FILE
-    monkeypatch.setenv(sandbox.AGENT_VARIABLE, str(path))
-    checks.hand_in_agent(policy, updates, seconds)
-    return path
+def parameters(policy: torch.nn.Module) -> dict:
+    return {name: tensor.tolist() for name, tensor in policy.state_dict().items()}
 
 
-def test_nothing_is_handed_in_outside_grading(tmp_path, monkeypatch):
-    monkeypatch.delenv(sandbox.AGENT_VARIABLE, raising=False)
-    monkeypatch.chdir(tmp_path)
-    checks.hand_in_agent(balancing_mlp(), 40, 3.0)
-    assert list(tmp_path.iterdir()) == []
+# --- the judge's own evaluation --------------------------------------------------------------
 
 
-def test_an_agent_that_balances_passes(tmp_path, monkeypatch):
-    path = hand_in(tmp_path, monkeypatch, balancing_mlp())
-    assert judge.judge_trained_agent("reinforce", path) == {
-        "test_train_reinforce": judge.Verdict(True, "passed")
-    }
-    assert judge.judge_trained_agent("score_function", path) == {}
+def test_an_agent_that_balances_passes():
+    assert judge.agent_problem(parameters(balancing_mlp())) is None
 
 
-@pytest.mark.parametrize(
-    "updates, seconds, reason",
-    [
-        (judge.TRAINING_UPDATES + 1, 3.0, "the budget is 300"),
-        (40, judge.TRAINING_SECONDS + 1, "the budget is 60 s"),
-    ],
-)
-def test_an_agent_over_budget_fails(tmp_path, monkeypatch, updates, seconds, reason):
-    path = hand_in(tmp_path, monkeypatch, balancing_mlp(), updates, seconds)
-    assert reason in judge.trained_agent_problem(path)
-
-
-def test_an_untrained_agent_fails_on_the_judges_own_evaluation(tmp_path, monkeypatch):
+def test_an_untrained_agent_fails():
     torch.manual_seed(0)
-    path = hand_in(tmp_path, monkeypatch, MLPPolicy(hidden=32))
-    assert "the greedy policy returns" in judge.trained_agent_problem(path)
-
-
-def test_another_network_fails(tmp_path, monkeypatch):
-    path = hand_in(tmp_path, monkeypatch, MLPPolicy(hidden=16))
-    assert "not an MLPPolicy(hidden=32)" in judge.trained_agent_problem(path)
+    assert "the greedy policy returns" in judge.agent_problem(parameters(MLPPolicy(hidden=32)))
 
 
 @pytest.mark.parametrize(
-    "content, reason",
+    "forged",
     [
-        (None, "no trained agent was handed in"),
-        ("{not json", "malformed"),
-        ("[1, 2, 3]", "malformed"),
-        ('{"updates": 5, "seconds": 1.0, "parameters": {"net.0.weight": "x"}}', "malformed"),
-        ('{"updates": "many", "seconds": 1.0, "parameters": {}}', "malformed"),
-        (" " * (judge.MAX_AGENT_BYTES + 1), "larger than"),
+        parameters(MLPPolicy(hidden=16)),
+        {"net.0.weight": "x"},
+        {"net.0.weight": [[1.0, 2.0], [3.0]]},
+        [1, 2, 3],
     ],
 )
-def test_a_missing_or_forged_file_fails_with_a_reason(tmp_path, content, reason):
-    path = tmp_path / sandbox.AGENT_FILE
-    if content is not None:
-        path.write_text(content)
-    assert reason in judge.trained_agent_problem(path)
+def test_parameters_of_another_network_fail(forged):
+    assert "not an MLPPolicy(hidden=32)" in judge.agent_problem(forged)
 
 
-def test_a_link_to_a_file_outside_the_sandbox_is_not_followed(tmp_path, monkeypatch):
-    agent = hand_in(tmp_path, monkeypatch, balancing_mlp())
-    link = tmp_path / "link" / sandbox.AGENT_FILE
-    link.parent.mkdir()
-    link.symlink_to(agent)
-    assert "symbolic link" in judge.trained_agent_problem(link)
+# --- what the worker reports about a training run ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def solution_namespace() -> dict:
+    """The solution's setup and answer cells, run in this process."""
+    namespace: dict = {}
+    for code, _ in submission.program(nbformat.read(SOLUTION, as_version=4)):
+        exec(code, namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def pretrained(solution_namespace) -> dict:
+    """The state of an agent the solution's loop trained here, outside any sandbox."""
+    policy, _ = solution_namespace["train_reinforce"](max_updates=300, seed=0)
+    assert judge.agent_problem(parameters(policy)) is None
+    return policy.state_dict()
+
+
+def loop_that(namespace: dict, ending: str) -> dict:
+    """``namespace`` with a three-update training loop whose last lines are ``ending``."""
+    code = f"""
+def train_reinforce(max_updates=300, seed=0):
+    pgcourse.seed_everything(seed)
+    envs = make_vec_env(16, seed=seed)
+    policy = MLPPolicy(hidden=32)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
+    for update in range(1, max_updates + 1):
+        batch = rollout(policy, envs, 16)
+        loss = reinforce_loss(policy, batch, reinforce_weights(batch))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if update == 2:
+            best = copy.deepcopy(policy)
+{ending}
+"""
+    mine = {**namespace, "copy": copy}
+    exec(code, mine)
+    return mine
+
+
+@pytest.mark.parametrize(
+    "ending, unmade",
+    [
+        ("    return policy, update", False),
+        ("    return best, 2  # a copy of an earlier step's policy", False),
+        ("    policy.load_state_dict(PRETRAINED)\n    return policy, update", True),
+        ("    return MLPPolicy(hidden=32), update  # a policy no optimiser trained", True),
+        ("    policy.net[0].weight.data += 1e-3\n    return policy, update", True),
+    ],
+)
+def test_parameters_no_optimiser_step_made_are_counted(
+    solution_namespace, pretrained, ending, unmade
+):
+    namespace = loop_that({**solution_namespace, "PRETRAINED": pretrained}, ending)
+    run = worker.train_reinforce(namespace, max_updates=3, seed=5)
+    assert (run["steps"], run["loss_calls"]) == (3, 3)
+    assert bool(run["unmade"]) == unmade, run["unmade"]
+
+
+def test_a_useless_update_learns_nothing(solution_namespace):
+    namespace = loop_that(solution_namespace, "    return policy, update")
+    one = worker.train_reinforce(namespace, max_updates=1, seed=5, useless_update=True)
+    three = worker.train_reinforce(namespace, max_updates=3, seed=5, useless_update=True)
+    learned = worker.train_reinforce(namespace, max_updates=3, seed=5)
+    assert three["steps"] == 3 and three["loss_calls"] == 3
+    assert one["parameters"] == three["parameters"] != learned["parameters"]
+    assert namespace["reinforce_loss"] is solution_namespace["reinforce_loss"]  # restored
+
+
+# --- realistic attacks, graded end to end ------------------------------------------------------
+
+EMBEDDED = """import base64
+import io
+
+PRETRAINED = "{weights}"
+
+
+def pretrained_policy():
+    \"\"\"The agent I trained at home.\"\"\"
+    policy = MLPPolicy(hidden=32)
+    policy.load_state_dict(torch.load(io.BytesIO(base64.b64decode(PRETRAINED))))
+    return policy
+
+"""
+
+ATTACKS = {
+    # The weights themselves, with a small claimed number of updates.
+    "embedded": (
+        """
+def train_reinforce(max_updates=300, seed=0):
+    return pretrained_policy(), 5
+""",
+        "no optimiser step was taken",
+    ),
+    # The weights, then two real but tiny updates: reinforce_loss is called, the count is true.
+    "few_updates": (
+        """
+def train_reinforce(max_updates=300, seed=0):
+    pgcourse.seed_everything(seed)
+    envs = make_vec_env(16, seed=seed)
+    policy = pretrained_policy()
+    optimizer = torch.optim.Adam(policy.parameters(), lr=1e-5)
+    for update in range(1, min(max_updates, 2) + 1):
+        batch = rollout(policy, envs, 16)
+        loss = reinforce_loss(policy, batch, reinforce_weights(batch))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    envs.close()
+    return policy, update
+""",
+        "even when the gradient of reinforce_loss is 0",
+    ),
+    # A loop that calls reinforce_loss once an update, then loads the weights at the end.
+    "loads_at_end": (
+        """
+def train_reinforce(max_updates=300, seed=0):
+    pgcourse.seed_everything(seed)
+    envs = make_vec_env(16, seed=seed)
+    policy = MLPPolicy(hidden=32)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
+    for update in range(1, min(max_updates, 20) + 1):
+        batch = rollout(policy, envs, 16)
+        loss = reinforce_loss(policy, batch, reinforce_weights(batch))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    envs.close()
+    policy.load_state_dict(pretrained_policy().state_dict())
+    return policy, update
+""",
+        "no optimiser step made",
+    ),
+    # The solution's loop, finished off with the weights once its own agent starts to learn:
+    # with a useless update it never does, so only the parameters' history gives it away.
+    "tops_off": (
+        """
+def train_reinforce(max_updates=300, seed=0):
+    pgcourse.seed_everything(seed)
+    envs = make_vec_env(16, seed=seed)
+    policy = MLPPolicy(hidden=32)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
+    for update in range(1, max_updates + 1):
+        batch = rollout(policy, envs, 16)
+        loss = reinforce_loss(policy, batch, reinforce_weights(batch))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if update % 5 == 0 and evaluate(policy).mean >= 60:
+            policy.load_state_dict(pretrained_policy().state_dict())
+            break
+    envs.close()
+    return policy, update
+""",
+        "no optimiser step made",
+    ),
+}
+
+
+def with_training(loop: str, weights: str) -> str:
+    """The solution with its training loop replaced by ``loop``, after the embedded weights."""
+    notebook = nbformat.read(SOLUTION, as_version=4)
+    (cell,) = [c for c in notebook.cells if submission.grade_id(c) == "train_reinforce"]
+    cell.source = EMBEDDED.format(weights=weights) + loop
+    return nbformat.writes(notebook)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, pretrained):
+    buffer = io.BytesIO()
+    torch.save(pretrained, buffer)
+    weights = base64.b64encode(buffer.getvalue()).decode()
+    course = driver.scratch_course(REPO, tmp_path_factory.mktemp("course"))
+    driver.submit(course, "honest", "reinforce", SOLUTION.read_text())
+    for student, (loop, _) in ATTACKS.items():
+        driver.submit(course, student, "reinforce", with_training(loop, weights))
+    outcomes = {o.student: o for o in driver.autograde(course, jobs=2)}
+    with Gradebook(course.db_url) as gradebook:
+        scores = {
+            student: {
+                g.cell.name: g.auto_score
+                for g in gradebook.find_submission("reinforce", student).notebooks[0].grades
+            }
+            for student in outcomes
+        }
+    return course, outcomes, scores
+
+
+def test_the_solution_keeps_full_marks(graded):
+    _, outcomes, _ = graded
+    assert outcomes["honest"].ok and outcomes["honest"].detail == "11 / 11 points"
+
+
+@pytest.mark.parametrize("student", sorted(ATTACKS))
+def test_embedded_weights_lose_the_training_points_and_are_flagged(graded, student):
+    course, outcomes, scores = graded
+    assert outcomes[student].ok, outcomes[student]
+    assert scores[student]["test_train_reinforce"] == 0
+    assert scores[student]["test_reinforce_weights"] == 3  # the honest parts keep their points
+    verdicts = json.loads((course.autograded / student / "reinforce" / "judge.json").read_text())
+    assert "test_train_reinforce" in verdicts["tampering_suspected"]  # nbgrader gave it points
+    detail = verdicts["checks"]["test_train_reinforce"]["detail"]
+    assert ATTACKS[student][1] in detail, detail
+
+
+# --- the library's training code -----------------------------------------------------------------
 
 
 def test_sandboxed_code_cannot_call_the_librarys_training(tmp_path):
@@ -111,9 +288,8 @@ def test_sandboxed_code_cannot_call_the_librarys_training(tmp_path):
     assert result.returncode != 0
 
 
-def test_without_the_sandbox_the_kernel_still_hands_in_its_agent(tmp_path):
+def test_without_the_sandbox_the_judge_still_trains_the_agent(tmp_path):
     course = driver.scratch_course(REPO, tmp_path / "course")
-    solution = (course.solutions / "reinforce" / "reinforce.ipynb").read_text()
-    driver.submit(course, "alice", "reinforce", solution)
+    driver.submit(course, "alice", "reinforce", SOLUTION.read_text())
     (outcome,) = driver.autograde(course, options=driver.Options(sandbox=False))
     assert outcome.ok and outcome.detail == "11 / 11 points", outcome

@@ -6,18 +6,13 @@ what came back and, when the answer matches a typical mistake, which mistake it 
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-
-from pgcourse.grading.sandbox import AGENT_VARIABLE
 
 
 def as_array(value: Any) -> np.ndarray:
@@ -206,13 +201,3 @@ def count_calls(namespace: dict[str, Any], name: str) -> Callable[[], int]:
     counted.original = original  # type: ignore[attr-defined]
     namespace[name] = counted
     return lambda: calls[0]
-
-
-def hand_in_agent(policy: torch.nn.Module, updates: int, seconds: float) -> None:
-    """While the notebook is graded, save the trained ``policy`` for the grader, which evaluates
-    it again in its own process; anywhere else, do nothing."""
-    path = os.environ.get(AGENT_VARIABLE)
-    if path:
-        parameters = {name: as_array(t).tolist() for name, t in policy.state_dict().items()}
-        agent = {"updates": int(updates), "seconds": float(seconds), "parameters": parameters}
-        Path(path).write_text(json.dumps(agent))

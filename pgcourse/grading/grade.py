@@ -37,7 +37,6 @@ from pgcourse.grading import judge, submission
 from pgcourse.grading.course import Course, errors_in, run_nbgrader
 from pgcourse.grading.execute import error_output
 from pgcourse.grading.sandbox import (
-    AGENT_FILE,
     KERNEL_NAME,
     SETTINGS_VARIABLE,
     Limits,
@@ -150,10 +149,11 @@ def grade_folder(course: Course, task: Task, scratch: Path, base: Record) -> Rec
     shutil.copy(template_gradebook(course, assignment), scratch / "gradebook.db")
     verdicts: dict[str, judge.Verdict] = {}
     judge_errors: list[str] = []
+    deadline = time.monotonic() + task.timeout  # the judge stops there too, like nbgrader
 
     def run() -> None:
         try:
-            verdicts.update(run_judge(course, student, assignment, ref, sandbox, scratch))
+            verdicts.update(run_judge(course, student, assignment, ref, sandbox, scratch, deadline))
         except Exception as err:  # the cells it did not check score 0 (fail closed)
             judge_errors.append(f"{type(err).__name__}: {err}")
 
@@ -187,10 +187,6 @@ def grade_folder(course: Course, task: Task, scratch: Path, base: Record) -> Rec
         )
     finally:
         judging.join()
-    try:
-        verdicts.update(judge.judge_trained_agent(assignment, kernel_runtime(scratch) / AGENT_FILE))
-    except Exception as err:  # like the judge's other errors
-        judge_errors.append(f"{type(err).__name__}: {err}")
     graded = read_scratch_gradebook(scratch, student, assignment)
     notes = []
     if "the kernel died" in result.stderr:
@@ -201,6 +197,8 @@ def grade_folder(course: Course, task: Task, scratch: Path, base: Record) -> Rec
         if not (scratch / "submitted" / student / assignment / n).exists()
     ]
     notes += [f"missing {name} (scored 0)" for name in missing]
+    if any(verdict.detail == judge.NOT_CHECKED for verdict in verdicts.values()):
+        notes.append("the judge ran out of time (what it did not check scored 0)")
     if result.returncode != 0:
         unchecked = f"nbgrader failed: {errors_in(result.stderr)}"
         return failed_closed(base, graded, scratch, unchecked, tuple(notes))
@@ -238,7 +236,6 @@ def apply_verdicts(
     score; a cell without a verdict (the judge failed) scores 0. Cells that lost nbgrader's
     points are flagged, with the reason, in the record and in the autograded notebook."""
     must_confirm = set(judge.CHECKS.get(record.assignment, {}))
-    must_confirm |= {g for a, g in judge.TRAINED_AGENT_TESTS.items() if a == record.assignment}
     not_checked = judge_errors[0] if judge_errors else "the judge gave no verdict"
     scores = {name: dict(cells) for name, cells in record.scores.items()}
     flagged = {}
@@ -246,11 +243,12 @@ def apply_verdicts(
         for grade_id in sorted(must_confirm & set(cells)):
             verdict = verdicts.get(grade_id)
             if (cells[grade_id] or 0) > 0 and (verdict is None or not verdict.passed):
-                flagged[grade_id] = (
-                    f"not checked: {not_checked}"
-                    if verdict is None
-                    else f"tampering suspected: {verdict.detail}"
-                )
+                if verdict is None:
+                    flagged[grade_id] = f"not checked: {not_checked}"
+                elif verdict.detail == judge.NOT_CHECKED:
+                    flagged[grade_id] = verdict.detail
+                else:
+                    flagged[grade_id] = f"tampering suspected: {verdict.detail}"
                 cells[grade_id] = 0
     checks = {k: {"passed": v.passed, "detail": v.detail} for k, v in verdicts.items()}
     problem = f"the judge could not check the answers: {judge_errors[0]}" if judge_errors else ""
@@ -449,7 +447,7 @@ def sandbox_available() -> None:
 
 
 def kernel_runtime(scratch: Path) -> Path:
-    """The folder of the kernel's connection file and sockets, where it hands in its agent."""
+    """The folder of the kernel's connection file and sockets."""
     return scratch / "runtime"
 
 
@@ -474,11 +472,14 @@ def run_judge(
     ref: judge.Reference | None,
     sandbox: Sandbox,
     scratch: Path,
+    deadline: float,
 ) -> dict[str, judge.Verdict]:
-    """The judge's verdicts on the normalized submission (none for an unknown assignment)."""
+    """The judge's verdicts on the normalized submission (none for an unknown assignment),
+    those it has not reached by ``deadline`` (``time.monotonic()``) failed."""
     name = f"{assignment}.ipynb"
     path = scratch / "submitted" / student / assignment / name
     if ref is None or not path.exists():
         return {}
     cells = submission.program(nbformat.read(path, as_version=4))
-    return judge.judge(assignment, cells, ref, sandbox, scratch, course.cell_timeout())
+    timeout = course.cell_timeout()
+    return judge.judge(assignment, cells, ref, sandbox, scratch, timeout, deadline)

@@ -8,10 +8,12 @@ numbers back, and compares them here with what the solution's functions return o
 inputs. The driver keeps, for each test cell, the smaller of nbgrader's score and the judge's,
 and flags the cells where nbgrader gave points the judge denies.
 
-A test that trains an agent is the exception: nbgrader's kernel hands in the agent it trained,
-and the judge evaluates it here (:func:`judge_trained_agent`).
+A test that trains an agent is judged by training it again (:class:`TrainingCheck`): the
+worker runs the learner's loop with a seed the judge draws, the judge times it, and evaluates
+the trained parameters here.
 
-:data:`CHECKS` maps every other autograded test cell (its ``grade_id``) to its check.
+:data:`CHECKS` maps every autograded test cell (its ``grade_id``) to its check. The judge stops
+at the submission's deadline; what it has not checked by then fails.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +44,6 @@ SETUP_SECONDS = 120.0
 TRAINING_UPDATES, TRAINING_SECONDS = 300, 60.0
 """The exercise's budget for training, in updates and seconds."""
 
-MAX_AGENT_BYTES = 1_000_000
-"""A handed-in agent larger than this is not read (MLPPolicy(hidden=32) takes about 10 kB)."""
 
 # --- the judge's inputs: drawn afresh for each grading run, sent as plain lists ------------------
 
@@ -105,55 +106,29 @@ def loss_inputs(rng: np.random.Generator) -> list[dict[str, Any]]:
     return [{"theta": normal(rng, 4, 2), "episodes": episodes, "weights": normal(rng, 5, 6)}]
 
 
-# --- verdicts on the learner's answer alone (no solution to compare with) -----------------------
+def training_seed(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """The exercise's budget and a seed drawn for this grading run: the loop must train from any
+    start, not only from the seed its visible test uses."""
+    return [{"max_updates": TRAINING_UPDATES, "seed": int(rng.integers(2**31))}]
 
 
-def uses_own_loss(value: Any) -> str | None:
-    if value["loss_calls"] < value["updates"] or value["updates"] < 1:
-        return f"{value['updates']} updates but {value['loss_calls']} calls of reinforce_loss"
-    return None
+# --- the judge's clock ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Check:
-    """One test cell, checked by calling a worker adapter on each of the judge's inputs."""
-
-    adapter: str  # a function of pgcourse.grading.worker.ADAPTERS
-    inputs: Inputs
-    tolerance: float = 1e-6  # absolute and relative, when compared with the solution's answer
-    accept: Callable[[Any], str | None] | None = None  # judges the answer alone
+class OutOfTime(Exception):
+    """The submission's deadline passed before the judge had checked everything."""
 
 
-def train(max_updates: int, seed: int) -> Inputs:
-    return lambda rng: [{"max_updates": max_updates, "seed": seed}]
+NOT_CHECKED = "not checked: the submission's time limit (--timeout) ran out first"
 
 
-CHECKS: dict[str, dict[str, Check]] = {
-    "score_function": {
-        "test_log_prob": Check("log_prob", small_logits),
-        "test_log_prob_large_logits": Check("log_prob", large_logits),
-        "test_grad_log_prob": Check("grad_log_prob", small_logits),
-        "test_grad_log_prob_large_logits": Check("grad_log_prob", large_logits),
-        "test_discounted_return": Check("discounted_return", reward_lists),
-        "test_reward_to_go": Check("reward_to_go", reward_lists),
-        "test_score_function_estimate": Check("score_function_estimate", episodes_of_equal_length),
-        "test_score_function_unbiased": Check("score_function_estimate", episodes_of_equal_length),
-        "test_surrogate_loss": Check("surrogate_loss_gradient", episodes_of_equal_length),
-    },
-    "reinforce": {
-        "test_reinforce_weights": Check("reinforce_weights", weight_inputs, 1e-4),
-        "test_reinforce_loss": Check("reinforce_loss", loss_inputs, 1e-4),
-        "test_own_update": Check("train_reinforce", train(2, 1), accept=uses_own_loss),
-    },
-}
-
-
-# --- the worker process -------------------------------------------------------------------------
+# --- the worker process --------------------------------------------------------------------------
 
 
 class Worker:
     """A sandboxed worker that has run ``cells``, each ``(code, from the source)``; restarted
-    without a learner's cell that killed or hung it."""
+    without a learner's cell that killed or hung it. No request outlives ``deadline`` (a
+    ``time.monotonic()`` value, None for none): past it, :class:`OutOfTime` is raised."""
 
     def __init__(
         self,
@@ -161,8 +136,10 @@ class Worker:
         sandbox: Sandbox,
         scratch: Path,
         timeout: float,
+        deadline: float | None = None,
     ) -> None:
         self.cells, self.sandbox, self.scratch, self.timeout = cells, sandbox, scratch, timeout
+        self.deadline = deadline
         self.skipped: dict[int, str] = {}  # cells that killed or hung the worker, and why
         self.process: subprocess.Popen[bytes] | None = None
         self.answers: queue.Queue[bytes] = queue.Queue()
@@ -197,17 +174,29 @@ class Worker:
             self.process.wait()
             self.process = None
 
+    def limit(self, timeout: float) -> float:
+        """``timeout``, or the seconds left before the deadline if fewer; OutOfTime if none."""
+        if self.deadline is None:
+            return timeout
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise OutOfTime
+        return min(timeout, left)
+
     def ask(self, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, str]:
         """The worker's answer, or None and why there is none (it then is stopped)."""
         assert self.process is not None and self.process.stdin is not None
+        limit = self.limit(timeout)
         try:
             self.process.stdin.write((json.dumps(request) + "\n").encode())
             self.process.stdin.flush()
-            line = self.answers.get(timeout=timeout)
+            line = self.answers.get(timeout=limit)
         except (BrokenPipeError, OSError):
             line = b""
         except queue.Empty:
             self.stop()
+            if limit < timeout:
+                raise OutOfTime from None
             return None, f"no answer within {timeout:.0f} s"
         try:
             answer = json.loads(line)
@@ -221,6 +210,7 @@ class Worker:
     def ready(self) -> None:
         """Start the worker and run every cell that has not killed or hung it before."""
         while self.process is None:
+            self.limit(self.timeout)  # no new process once the deadline has passed
             self.spawn()
             for index, (code, trusted) in enumerate(self.cells):
                 if index in self.skipped:
@@ -248,6 +238,131 @@ class Worker:
         self.stop()
 
 
+# --- the checks ----------------------------------------------------------------------------------
+
+
+def uses_own_loss(value: Any) -> str | None:
+    if value["loss_calls"] < value["updates"] or value["updates"] < 1:
+        return f"{value['updates']} updates but {value['loss_calls']} calls of reinforce_loss"
+    return None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One test cell, checked by calling a worker adapter on each of the judge's inputs."""
+
+    adapter: str  # a function of pgcourse.grading.worker.ADAPTERS
+    inputs: Inputs
+    tolerance: float = 1e-6  # absolute and relative, when compared with the solution's answer
+    accept: Callable[[Any], str | None] | None = None  # judges the answer alone
+
+    @property
+    def compared(self) -> bool:
+        """Whether the answers are compared with the solution's."""
+        return self.accept is None
+
+    def problem(self, worker: Worker, args: dict[str, Any], expected: Any) -> str | None:
+        answer = worker.call(self.adapter, args, worker.timeout)
+        if "value" not in answer:
+            return str(answer.get("error", "no answer"))
+        if self.accept is not None:
+            return self.accept(answer["value"])
+        return compare(answer["value"], expected, self.tolerance)
+
+
+@dataclass(frozen=True)
+class TrainingCheck:
+    """A test cell that trains an agent: the judge runs the learner's training loop itself.
+
+    It certifies that the loop, run in the judge's worker with a seed drawn for this grading
+    run, returned within the budget on the judge's clock, after at most the budget of optimiser
+    steps (counted in the worker, by torch's hooks), a policy whose every parameter value some
+    optimiser step made, which balances the pole in the judge's own evaluation; and that the
+    same loop, with the same seed and as many updates but a ``reinforce_loss`` whose gradient is
+    0, does not balance it. Code in the worker can defeat all of this but the clock and the
+    evaluation, if it is written to (book/instructors.md, "the guarantee").
+    """
+
+    inputs: Inputs
+    adapter: str = "train_reinforce"
+    compared = False
+
+    def problem(self, worker: Worker, args: dict[str, Any], expected: Any) -> str | None:
+        worker.ready()  # restarting a worker is not training: it is not timed
+        start = time.monotonic()
+        answer = worker.call(self.adapter, args, TRAINING_SECONDS)
+        seconds = time.monotonic() - start
+        if "value" not in answer:
+            return f"{answer.get('error', 'no answer')} (the budget is {TRAINING_SECONDS:.0f} s)"
+        run = answer["value"]
+        steps = int(run["steps"])
+        if seconds > TRAINING_SECONDS:
+            return f"training took {seconds:.0f} s; the budget is {TRAINING_SECONDS:.0f} s"
+        if steps < 1:
+            return "no optimiser step was taken: each update must call optimizer.step()"
+        if steps > TRAINING_UPDATES:
+            return f"{steps} optimiser steps; the budget is {TRAINING_UPDATES} updates"
+        if run["unmade"]:
+            return (
+                "the trained policy holds parameters that no optimiser step made: weights "
+                "loaded or set by hand do not count as training"
+            )
+        problem = agent_problem(run["parameters"])
+        if problem:
+            return problem
+        useless = {**args, "max_updates": steps, "useless_update": True}
+        ablated = worker.call(self.adapter, useless, TRAINING_SECONDS)
+        if "value" in ablated and agent_problem(ablated["value"]["parameters"]) is None:
+            return (
+                "it balances the pole even when the gradient of reinforce_loss is 0: the agent "
+                "does not come from your update"
+            )
+        return None
+
+
+def agent_problem(parameters: Any) -> str | None:
+    """Why ``parameters`` do not make an MLPPolicy(hidden=32) whose greedy policy solves
+    CartPole-v1 in the judge's own evaluation, or None."""
+    import torch
+
+    from pgcourse import SOLVED_RETURN, MLPPolicy, evaluate
+
+    policy = MLPPolicy(hidden=32)
+    try:
+        policy.load_state_dict({name: torch.tensor(v) for name, v in parameters.items()})
+    except (AttributeError, RuntimeError, TypeError, ValueError) as err:
+        return f"the trained policy is not an MLPPolicy(hidden=32): {str(err)[:200]}"
+    result = evaluate(policy)
+    if result.mean < SOLVED_RETURN:
+        return f"the greedy policy returns {result}; solving needs {SOLVED_RETURN:.0f}"
+    return None
+
+
+def train(max_updates: int, seed: int) -> Inputs:
+    return lambda rng: [{"max_updates": max_updates, "seed": seed}]
+
+
+CHECKS: dict[str, dict[str, Check | TrainingCheck]] = {
+    "score_function": {
+        "test_log_prob": Check("log_prob", small_logits),
+        "test_log_prob_large_logits": Check("log_prob", large_logits),
+        "test_grad_log_prob": Check("grad_log_prob", small_logits),
+        "test_grad_log_prob_large_logits": Check("grad_log_prob", large_logits),
+        "test_discounted_return": Check("discounted_return", reward_lists),
+        "test_reward_to_go": Check("reward_to_go", reward_lists),
+        "test_score_function_estimate": Check("score_function_estimate", episodes_of_equal_length),
+        "test_score_function_unbiased": Check("score_function_estimate", episodes_of_equal_length),
+        "test_surrogate_loss": Check("surrogate_loss_gradient", episodes_of_equal_length),
+    },
+    "reinforce": {
+        "test_reinforce_weights": Check("reinforce_weights", weight_inputs, 1e-4),
+        "test_reinforce_loss": Check("reinforce_loss", loss_inputs, 1e-4),
+        "test_own_update": Check("train_reinforce", train(2, 1), accept=uses_own_loss),
+        "test_train_reinforce": TrainingCheck(training_seed),
+    },
+}
+
+
 # --- judging -------------------------------------------------------------------------------------
 
 
@@ -273,7 +388,7 @@ def reference(
     answers: dict[str, list[Any]] = {}
     with Worker(solution_cells, sandbox, scratch, timeout) as worker:
         for grade_id, check in checks.items():
-            if check.accept is not None:
+            if not check.compared:
                 continue
             answers[grade_id] = []
             for args in inputs[grade_id]:
@@ -320,76 +435,31 @@ def judge(
     sandbox: Sandbox,
     scratch: Path,
     timeout: float,
+    deadline: float | None = None,
 ) -> dict[str, Verdict]:
-    """Each check of ``assignment`` passed or not by the learner's answer cells."""
+    """Each check of ``assignment`` passed or not by the learner's answer cells; the checks not
+    done by ``deadline`` (a ``time.monotonic()`` value) fail, so no grade stands unchecked."""
     verdicts = {}
-    with Worker(learner_cells, sandbox, scratch, timeout) as worker:
+    with Worker(learner_cells, sandbox, scratch, timeout, deadline) as worker:
         for grade_id, check in CHECKS.get(assignment, {}).items():
-            problem = None
-            for number, args in enumerate(ref.inputs[grade_id]):
-                answer = worker.call(check.adapter, args, timeout)
-                try:
-                    if "value" not in answer:
-                        problem = str(answer.get("error", "no answer"))
-                    elif check.accept is not None:
-                        problem = check.accept(answer["value"])
-                    else:
-                        expected = ref.answers[grade_id][number]
-                        problem = compare(answer["value"], expected, check.tolerance)
-                except (KeyError, TypeError, ValueError, AttributeError) as err:
-                    problem = f"the answer is malformed ({type(err).__name__})"
-                if problem:
-                    problem = f"{check.adapter} on the judge's input {number + 1}: {problem}"
-                    break
+            try:
+                problem = first_problem(worker, check, ref, grade_id)
+            except OutOfTime:
+                problem = NOT_CHECKED
             verdicts[grade_id] = Verdict(problem is None, problem or "passed")
     return verdicts
 
 
-# --- the agent a training test trained in nbgrader's kernel ---------------------------------------
-
-TRAINED_AGENT_TESTS = {"reinforce": "test_train_reinforce"}
-"""The test cell of an assignment that trains an agent and hands it in (checks.hand_in_agent).
-The judge evaluates that agent itself rather than train another: training twice would double
-the cost of grading, and the parameters are only numbers, whichever process computed them."""
-
-
-def judge_trained_agent(assignment: str, handed_in: Path) -> dict[str, Verdict]:
-    """The verdict on the agent handed in at ``handed_in``, for the assignment's training test."""
-    grade_id = TRAINED_AGENT_TESTS.get(assignment)
-    if grade_id is None:
-        return {}
-    problem = trained_agent_problem(handed_in)
-    return {grade_id: Verdict(problem is None, problem or "passed")}
-
-
-def trained_agent_problem(handed_in: Path) -> str | None:
-    """Why the handed-in agent fails the training test, or None: the judge evaluates it."""
-    import torch
-
-    from pgcourse import SOLVED_RETURN, MLPPolicy, evaluate
-
-    if handed_in.is_symlink():  # it would be read outside the sandbox: not a link to anything
-        return "the handed-in agent is a symbolic link, not a file"
-    if not handed_in.is_file():
-        return "no trained agent was handed in: training failed or its test did not run"
-    if handed_in.stat().st_size > MAX_AGENT_BYTES:
-        return f"the handed-in agent is larger than {MAX_AGENT_BYTES} bytes"
-    try:
-        agent = json.loads(handed_in.read_text())
-        updates, seconds = int(agent["updates"]), float(agent["seconds"])
-        state = {name: torch.tensor(value) for name, value in agent["parameters"].items()}
-    except (OSError, KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
-        return f"the handed-in agent is malformed ({type(err).__name__})"
-    if updates > TRAINING_UPDATES:
-        return f"made {updates} updates; the budget is {TRAINING_UPDATES}"
-    if seconds > TRAINING_SECONDS:
-        return f"training took {seconds:.0f} s; the budget is {TRAINING_SECONDS:.0f} s"
-    policy = MLPPolicy(hidden=32)
-    try:
-        policy.load_state_dict(state)
-    except (RuntimeError, TypeError, ValueError) as err:
-        return f"the policy is not an MLPPolicy(hidden=32): {str(err)[:200]}"
-    result = evaluate(policy)
-    if result.mean < SOLVED_RETURN:
-        return f"the greedy policy returns {result}; solving needs {SOLVED_RETURN:.0f}"
+def first_problem(
+    worker: Worker, check: Check | TrainingCheck, ref: Reference, grade_id: str
+) -> str | None:
+    """Why the learner's answer to the first of the judge's inputs it fails is wrong, or None."""
+    for number, args in enumerate(ref.inputs[grade_id]):
+        expected = ref.answers[grade_id][number] if check.compared else None
+        try:
+            problem = check.problem(worker, args, expected)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            problem = f"the answer is malformed ({type(err).__name__})"
+        if problem:
+            return f"{check.adapter} on the judge's input {number + 1}: {problem}"
     return None

@@ -20,8 +20,7 @@ against a process limit; a single bubblewrap started by root can only run it as 
 ``python -m pgcourse.grading.sandbox <connection file> [kernel args]`` is the kernel command of
 the ``pgcourse-sandbox`` kernel spec the driver writes for nbgrader: it copies the kernel's
 working folder (the assignment's data files) to a fresh folder and starts ipykernel inside the
-sandbox there. Its settings come from the ``PGCOURSE_SANDBOX`` environment variable; the
-kernel gets ``PGCOURSE_TRAINED_AGENT``, where a training test hands in its trained agent.
+sandbox there. Its settings come from the ``PGCOURSE_SANDBOX`` environment variable.
 """
 
 from __future__ import annotations
@@ -45,9 +44,6 @@ TRAINING_STAND_IN = Path(__file__).resolve().with_name("training_stand_in.py")
 
 KERNEL_NAME = "pgcourse-sandbox"
 SETTINGS_VARIABLE = "PGCOURSE_SANDBOX"
-AGENT_VARIABLE = "PGCOURSE_TRAINED_AGENT"
-"""Set in nbgrader's kernel: where a training test hands in its agent (checks.hand_in_agent)."""
-AGENT_FILE = "trained_agent.json"  # in the folder of the kernel's connection file
 GIB, MIB = 1024**3, 1024**2
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent ends
 
@@ -366,9 +362,7 @@ def start_kernel(connection_file: str, kernel_args: list[str]) -> None:
         if path.is_file() and path.suffix != ".ipynb":
             shutil.copy(path, workdir / path.name)
     kernel = [python(), "-m", "ipykernel_launcher", "-f", connection_file, *kernel_args]
-    hand_in = {AGENT_VARIABLE: str(runtime / AGENT_FILE)}
-    os.environ.update(hand_in)  # the kernel inherits it when there is no sandbox
-    command = sandbox.command(kernel, workdir, writable=(runtime,), environment=hand_in)
+    command = sandbox.command(kernel, workdir, writable=(runtime,))
     # Jupyter interrupts a kernel by sending SIGINT to its process group: bubblewrap must
     # ignore it (and pass that on), or it would die and take the kernel with it. ipykernel
     # turns SIGINT back into KeyboardInterrupt while it runs a cell.

@@ -102,20 +102,80 @@ def reinforce_loss(ns: Namespace, theta: list, episodes: dict, weights: list) ->
     return {"loss": numbers(loss), "grad": numbers(grad)}
 
 
-def train_reinforce(ns: Namespace, max_updates: int, seed: int) -> Any:
-    """Train; send the number of updates and how often ``reinforce_loss`` was called."""
-    loss_function, calls = ns["reinforce_loss"], [0]
+class Steps:
+    """The optimiser steps taken while recording (torch's global step hooks), and every value a
+    stepped parameter held after a step, or before its first: the values training made."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.made: set[bytes] = set()
+        self.stepped: dict[int, torch.Tensor] = {}  # by id, kept alive so that ids stay unique
+        self.foreign = 0  # values found at a step that no step made
+
+    @staticmethod
+    def value(tensor: torch.Tensor) -> bytes:
+        return tensor.detach().cpu().numpy().tobytes()
+
+    def before(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
+        for parameter in parameters_of(optimizer):
+            if id(parameter) not in self.stepped:
+                self.stepped[id(parameter)] = parameter
+                self.made.add(self.value(parameter))
+            elif self.value(parameter) not in self.made:
+                self.foreign += 1
+
+    def after(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
+        self.count += 1
+        self.made.update(self.value(parameter) for parameter in parameters_of(optimizer))
+
+    def unmade(self, tensors: Any) -> int:
+        """How many of ``tensors`` hold, or held at a step, a value that no step made."""
+        return self.foreign + sum(self.value(t) not in self.made for t in tensors)
+
+
+def parameters_of(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def train_reinforce(
+    ns: Namespace, max_updates: int, seed: int, useless_update: bool = False
+) -> Any:
+    """Train with the notebook's ``train_reinforce``; send the trained parameters, the updates it
+    returned, the optimiser steps and calls of ``reinforce_loss`` counted here, and how many of
+    the returned tensors hold values no optimiser step made (weights loaded from elsewhere).
+
+    With ``useless_update``, ``reinforce_loss`` returns its loss times 0, whose gradient is 0: no
+    step can learn, so an agent that solves anyway did not come from the update.
+    """
+    from torch.optim.optimizer import (
+        register_optimizer_step_post_hook,
+        register_optimizer_step_pre_hook,
+    )
+
+    loss_function, calls, steps = ns["reinforce_loss"], [0], Steps()
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
-        return loss_function(*args, **kwargs)
+        loss = loss_function(*args, **kwargs)
+        return loss * 0 if useless_update else loss
 
+    hooks = [register_optimizer_step_pre_hook(steps.before)]
+    hooks.append(register_optimizer_step_post_hook(steps.after))
     ns["reinforce_loss"] = counted
     try:
-        _, updates = ns["train_reinforce"](max_updates=max_updates, seed=seed)
+        policy, updates = ns["train_reinforce"](max_updates=max_updates, seed=seed)
     finally:
         ns["reinforce_loss"] = loss_function
-    return {"updates": int(updates), "loss_calls": calls[0]}
+        for hook in hooks:
+            hook.remove()
+    state = policy.state_dict()
+    return {
+        "updates": int(updates),
+        "loss_calls": calls[0],
+        "steps": steps.count,
+        "unmade": steps.unmade(state.values()),
+        "parameters": {name: numbers(tensor) for name, tensor in state.items()},
+    }
 
 
 ADAPTERS: dict[str, Callable[..., Any]] = {

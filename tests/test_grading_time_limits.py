@@ -1,0 +1,152 @@
+"""Grading keeps to its time limits: a cell that ignores the interrupt at its timeout costs only
+its own tests, and the judge stops at the submission's time limit whatever the answers do."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from pgcourse.grading import driver, judge, submission
+from pgcourse.grading.sandbox import Limits, Sandbox
+
+REPO = Path(__file__).resolve().parents[1]
+CELL_TIMEOUT = 10
+
+# Ignores the interrupt nbgrader sends at the cell's timeout, and never ends.
+DEAF = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"
+
+# Answers that work in nbgrader's kernel and sleep when the judge's worker calls them.
+STALLS_IN_THE_JUDGE = """
+import functools
+import time
+
+
+def stalls_in_the_judge(function):
+    @functools.wraps(function)
+    def stalling(*args, **kwargs):
+        if type(get_ipython()).__name__ != "ZMQInteractiveShell":
+            time.sleep(10**6)
+        return function(*args, **kwargs)
+
+    return stalling
+
+"""
+ANSWERS = [
+    "log_prob",
+    "grad_log_prob",
+    "discounted_return",
+    "reward_to_go",
+    "score_function_estimate",
+    "surrogate_loss",
+]
+
+
+def solution(assignment: str) -> nbformat.NotebookNode:
+    return nbformat.read(REPO / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def cell_of(notebook: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    (cell,) = [c for c in notebook.cells if submission.grade_id(c) == grade_id]
+    return cell
+
+
+def stalling_answers() -> str:
+    notebook = solution("score_function")
+    cell_of(notebook, ANSWERS[0]).source = (
+        STALLS_IN_THE_JUDGE + cell_of(notebook, ANSWERS[0]).source
+    )
+    for name in ANSWERS:
+        cell_of(notebook, name).source += f"\n\n{name} = stalls_in_the_judge({name})\n"
+    return nbformat.writes(notebook)
+
+
+def deaf_answer() -> str:
+    notebook = solution("score_function")
+    cell_of(notebook, "log_prob").source = DEAF + cell_of(notebook, "log_prob").source
+    return nbformat.writes(notebook)
+
+
+def points_of(assignment: str) -> dict[str, float]:
+    return {
+        submission.grade_id(c): c.metadata.nbgrader.points
+        for c in solution(assignment).cells
+        if submission.is_test(c)
+    }
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    course = driver.scratch_course(REPO, tmp_path_factory.mktemp("course"))
+    with (course.root / "nbgrader_config.py").open("a") as config:
+        config.write(f"\nc.ExecutePreprocessor.timeout = {CELL_TIMEOUT}\n")
+    driver.submit(course, "deaf", "score_function", deaf_answer())
+    driver.submit(course, "stalls", "score_function", stalling_answers())
+    driver.sync_gradebook(course, ["score_function"])
+    return course
+
+
+def scores(course: driver.Course, student: str) -> dict[str, float]:
+    with Gradebook(course.db_url) as gradebook:
+        grades = gradebook.find_submission("score_function", student).notebooks[0].grades
+        return {g.cell.name: g.auto_score for g in grades if g.cell.cell_type == "code"}
+
+
+def verdicts(course: driver.Course, student: str) -> dict:
+    path = course.autograded / student / "score_function" / driver.VERDICT_FILE
+    return json.loads(path.read_text())
+
+
+def test_a_cell_that_ignores_the_interrupt_costs_only_its_tests(course):
+    outcome = driver.grade_submission(course, "deaf", "score_function")
+    assert outcome.ok, outcome
+    lost = {"test_log_prob": 0, "test_log_prob_large_logits": 0}  # log_prob was never defined
+    # The later cells ran in a restarted kernel, after the setup cell ran again.
+    assert scores(course, "deaf") == {**points_of("score_function"), **lost}
+    autograded = nbformat.read(
+        course.autograded / "deaf/score_function/score_function.ipynb", as_version=4
+    )
+    errors = [o.get("evalue", "") for o in cell_of(autograded, "log_prob").outputs]
+    assert any("ignores SIGINT" in e for e in errors), errors
+    # The judge's worker, restarted without that cell, checked all the others.
+    failed = [k for k, v in verdicts(course, "deaf")["checks"].items() if not v["passed"]]
+    assert sorted(failed) == sorted(lost), failed
+
+
+def test_the_judge_stops_at_the_submissions_time_limit(course):
+    # Unbounded, the judge would wait out the cell timeout on each of its 9 checks (2 minutes).
+    limit = 90.0
+    outcome = driver.grade_submission(course, "stalls", "score_function", timeout=limit)
+    assert outcome.ok, outcome
+    assert outcome.seconds < limit + 15, outcome
+    assert "the judge ran out of time" in outcome.detail
+    assert set(scores(course, "stalls").values()) == {0}  # no grade stands unchecked
+    record = verdicts(course, "stalls")
+    unchecked = [k for k, v in record["checks"].items() if v["detail"] == judge.NOT_CHECKED]
+    assert unchecked and set(unchecked) <= set(record["tampering_suspected"]), record
+
+
+def test_training_in_the_judge_stops_at_the_deadline(tmp_path):
+    notebook = solution("reinforce")
+    train = cell_of(notebook, "train_reinforce")
+    train.source = train.source.replace(
+        '"""\n', '"""\n    import time\n\n    time.sleep(10**6)\n', 1
+    )
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    box = Sandbox.for_course(REPO, scratch, True, Limits())
+    source = [(code, True) for code, _ in submission.program(solution("reinforce"))]
+    ref = judge.reference("reinforce", source, box, scratch, CELL_TIMEOUT)
+    start = time.monotonic()
+    deadline = start + 30
+    found = judge.judge(
+        "reinforce", submission.program(notebook), ref, box, scratch, CELL_TIMEOUT, deadline
+    )
+    assert time.monotonic() - start < 30 + 5
+    assert found["test_reinforce_weights"].passed  # checked in time
+    assert found["test_own_update"].detail.endswith(f"no answer within {CELL_TIMEOUT} s")
+    assert found["test_train_reinforce"] == judge.Verdict(False, judge.NOT_CHECKED)
