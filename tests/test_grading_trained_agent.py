@@ -67,6 +67,18 @@ def test_parameters_of_another_network_fail(forged):
     assert "not an MLPPolicy(hidden=32)" in judge.agent_problem(forged)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e300])
+def test_non_finite_or_huge_parameters_do_not_pass(value):
+    agent = {name: torch.full_like(torch.tensor(v), value).tolist()
+             for name, v in parameters(MLPPolicy(hidden=32)).items()}  # fmt: skip
+    assert judge.agent_problem(agent) is not None
+
+
+@pytest.mark.parametrize("got", [float("nan"), float("inf"), 1e300, None, [[1.0]], {}, "x"])
+def test_malformed_answers_are_wrong_answers(got):
+    assert judge.compare(got, 1.0, 1e-6) is not None
+
+
 # --- what the worker reports about a training run ----------------------------------------------
 
 

@@ -332,6 +332,8 @@ def agent_problem(parameters: Any) -> str | None:
         policy.load_state_dict({name: torch.tensor(v) for name, v in parameters.items()})
     except (AttributeError, RuntimeError, TypeError, ValueError) as err:
         return f"the trained policy is not an MLPPolicy(hidden=32): {str(err)[:200]}"
+    if not all(torch.isfinite(p).all() for p in policy.state_dict().values()):
+        return "the trained policy has parameters that are not finite numbers (nan, inf)"
     result = evaluate(policy)
     if result.mean < SOLVED_RETURN:
         return f"the greedy policy returns {result}; solving needs {SOLVED_RETURN:.0f}"
