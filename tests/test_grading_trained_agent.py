@@ -69,8 +69,9 @@ def test_parameters_of_another_network_fail(forged):
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e300])
 def test_non_finite_or_huge_parameters_do_not_pass(value):
-    agent = {name: torch.full_like(torch.tensor(v), value).tolist()
-             for name, v in parameters(MLPPolicy(hidden=32)).items()}  # fmt: skip
+    shapes = {name: torch.tensor(v).shape for name, v in parameters(MLPPolicy(hidden=32)).items()}
+    agent = {name: torch.full(shape, value, dtype=torch.float64).tolist()
+             for name, shape in shapes.items()}  # fmt: skip
     assert judge.agent_problem(agent) is not None
 
 
