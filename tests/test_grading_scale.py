@@ -134,7 +134,7 @@ def test_the_reference_grades_are_what_each_submission_earns(reference):
     assert reference["silences"]["flagged"] and reference["silences"]["notebook_flagged"]
     assert reference["honest"]["flagged"] == [] and not reference["honest"]["notebook_flagged"]
     assert all(
-        sum(v or 0 for v in reference[m]["scores"].values()) < 18 for m in ("mutant0", "mutant7")
+        sum(v or 0 for v in reference[m]["scores"].values()) < 18 for m in ("mutant0", "mutant16")
     )
 
 
