@@ -122,12 +122,16 @@ def test_the_judge_stops_at_the_submissions_time_limit(course):
     limit = 90.0
     outcome = driver.grade_submission(course, "stalls", "score_function", timeout=limit)
     assert outcome.ok, outcome
-    assert outcome.seconds < limit + 15, outcome
+    # Plus the start-up of the first grading in a process (the judge's reference, the gradebook
+    # of the assignment), which the time limit does not count; unbounded it took over 190 s.
+    assert outcome.seconds < limit + 40, outcome
     assert "the judge ran out of time" in outcome.detail
     assert set(scores(course, "stalls").values()) == {0}  # no grade stands unchecked
     record = verdicts(course, "stalls")
     unchecked = [k for k, v in record["checks"].items() if v["detail"] == judge.NOT_CHECKED]
-    assert unchecked and set(unchecked) <= set(record["tampering_suspected"]), record
+    # Flagged as not checked, not as tampering: nbgrader's points were never confirmed.
+    assert unchecked and set(unchecked) <= set(record["flagged"]), record
+    assert not set(unchecked) & set(record["tampering_suspected"]), record
 
 
 def test_training_in_the_judge_stops_at_the_deadline(tmp_path):
