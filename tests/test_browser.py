@@ -75,7 +75,7 @@ def open_page(browser, url: str, width: int = 1280):
     return page, visit
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # closed before another module starts its own Playwright
 def browser():
     require_chromium()
     with sync_playwright() as playwright:
