@@ -98,7 +98,7 @@ def book_url(book_build):
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def visits(browser, book_url) -> dict[str, Visit]:
     """Load every page of the table of contents once; the tests below read the records."""
     records = {}
@@ -110,7 +110,7 @@ def visits(browser, book_url) -> dict[str, Visit]:
     return records
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def search_visit(browser, book_url) -> tuple[Visit, list[str]]:
     page, visit = open_page(browser, f"{book_url}search.html?q=REINFORCE")
     page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
