@@ -17,13 +17,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
 from servers import dask_cluster, free_port, postgres
+from test_grading_driver import within
 from test_grading_hostile import class_of
 from test_grading_mutants import MUTANTS, mutate
 
@@ -278,12 +278,3 @@ def busy(pid: int) -> bool:
         return any(p.read_text().split() for p in Path(f"/proc/{pid}/task").glob("*/children"))
     except OSError:
         return False
-
-
-def within(seconds: float, condition) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
