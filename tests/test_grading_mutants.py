@@ -1,19 +1,20 @@
 """Typical wrong answers must lose points.
 
-Each mutant is a solution notebook with one solution cell changed by one typical mistake; every
-mutant is submitted as its own learner to a scratch course, autograded, and must score below
-full marks on the automatically graded cells.
+Each mutant is a solution notebook with one solution cell changed by one typical mistake; a test
+cell of the notebook, visible or hidden, must fail on every mutant. The mutants of an assignment
+run together, forked from one run of its notebook (tests/mutation.py).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbgrader.api import Gradebook
-
-from pgcourse.grading import driver
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,47 +139,52 @@ def mutate(notebook: nbformat.NotebookNode, grade_id: str, old: str, new: str) -
     return nbformat.writes(mutant)
 
 
-def autograded_points(notebook: Path) -> float:
-    cells = nbformat.read(notebook, as_version=4).cells
-    return sum(
-        c.metadata.nbgrader.points
-        for c in cells
-        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+def cell_source(text: str, grade_id: str) -> str:
+    (cell,) = [
+        c
+        for c in nbformat.reads(text, as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    ]
+    return cell.source
+
+
+@pytest.mark.parametrize("assignment", ["score_function", "reinforce"])
+def test_every_mutant_is_caught_by_a_test(assignment, tmp_path):
+    """Each mutant runs its notebook's visible and hidden tests (tests/mutation.py); a test that
+    fails costs its points in nbgrader, as the scale tests' mutants show end to end."""
+    shutil.copytree(REPO / "solutions" / assignment, tmp_path / assignment)
+    path = tmp_path / assignment / f"{assignment}.ipynb"
+    solution = nbformat.read(path, as_version=4)
+    chosen = [m for m in MUTANTS if m[0] == assignment]
+    mutants = [
+        {
+            "grade_id": grade_id,
+            "source": cell_source(mutate(solution, grade_id, old, new), grade_id),
+        }
+        for _, grade_id, _, old, new in chosen
+    ]
+    (tmp_path / "mutants.json").write_text(json.dumps(mutants))
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests/mutation.py"),
+            str(path),
+            str(tmp_path / "mutants.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
-
-
-def test_every_mutant_loses_points(tmp_path):
-    course = driver.scratch_course(REPO, tmp_path / "course")
-    students = {}
-    for number, (assignment, grade_id, mistake, old, new) in enumerate(MUTANTS):
-        solution = nbformat.read(
-            course.solutions / assignment / f"{assignment}.ipynb", as_version=4
-        )
-        student = f"mutant{number:02d}"
-        driver.submit(course, student, assignment, mutate(solution, grade_id, old, new))
-        students[student] = (assignment, grade_id, mistake)
-
-    outcomes = driver.autograde(course, jobs=2)
-    assert all(o.ok for o in outcomes), [str(o) for o in outcomes if not o.ok]
-
-    survivors = []
-    with Gradebook(course.db_url) as gradebook:
-        for student, (assignment, grade_id, mistake) in students.items():
-            full = autograded_points(course.solutions / assignment / f"{assignment}.ipynb")
-            grades = gradebook.find_submission(assignment, student).notebooks[0].grades
-            score = sum(g.auto_score or 0 for g in grades if g.cell.cell_type == "code")
-            if score >= full:
-                survivors.append(f"{assignment}/{grade_id}: {mistake}")
-    caught = len(MUTANTS) - len(survivors)
-    seconds = {
-        a: [o.seconds for o in outcomes if o.assignment == a]
-        for a in ("score_function", "reinforce")
-    }
-    print(
-        f"\n{caught} of {len(MUTANTS)} mutants caught; seconds per submission: "
-        + ", ".join(f"{a} {sum(s) / len(s):.1f} (max {max(s):.1f})" for a, s in seconds.items())
-    )
-    assert not survivors, f"mutants that kept full marks: {survivors}"
+    assert result.returncode == 0, result.stderr[-3000:]
+    verdicts = json.loads(result.stdout.strip().splitlines()[-1])
+    lines = [
+        f"{grade_id}: {mistake} -> {verdicts[str(n)] or 'NOT CAUGHT'}"
+        for n, (_, grade_id, mistake, _, _) in enumerate(chosen)
+    ]
+    print(f"\n{assignment}: {sum(v is not None for v in verdicts.values())} of {len(chosen)}"
+          " mutants caught\n  " + "\n  ".join(lines))  # fmt: skip
+    survivors = [line for line in lines if line.endswith("NOT CAUGHT")]
+    assert not survivors, f"mutants that keep full marks: {survivors}"
 
 
 @pytest.mark.parametrize("grade_id", sorted({m[1] for m in MUTANTS}))
