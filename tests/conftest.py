@@ -11,6 +11,17 @@ from torch.distributions import Categorical
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+# Modules that use the built book share one build (the session fixture below).
+BOOK_MODULES = {"test_book", "test_browser"}
+
+
+def pytest_collection_modifyitems(items):
+    """Keep each module on one xdist worker (``--dist loadgroup``): its module fixtures (a graded
+    class, a server, a browser) are then made once, and the book is built once."""
+    for item in items:
+        name = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group("book" if name in BOOK_MODULES else name))
+
 
 @pytest.fixture(scope="session")
 def book_build():
