@@ -15,12 +15,17 @@ BIN = Path(sys.executable).parent
 BOOK_MODULES = {"test_book", "test_browser"}
 
 
-def pytest_collection_modifyitems(items):
-    """Keep each module on one xdist worker (``--dist loadgroup``): its module fixtures (a graded
-    class, a server, a browser) are then made once, and the book is built once."""
-    for item in items:
-        name = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group("book" if name in BOOK_MODULES else name))
+def pytest_xdist_make_scheduler(config, log):
+    """Each module runs whole on one xdist worker, so that its module fixtures (a graded class,
+    a server, a browser) are made once; the book's modules share a worker and one build."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "book" if Path(module).stem in BOOK_MODULES else module
+
+    return ByModule(config, log)
 
 
 @pytest.fixture(scope="session")
