@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pgcourse.training import _returns_to_go
+
 
 class ValueNet(nn.Module):
     """V_phi(s): a two-layer tanh network from an observation to one number."""
@@ -49,3 +51,11 @@ def fit_values(
         loss.backward()
         optimiser.step()
     return float(loss.detach())
+
+
+def rewards_to_go(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
+    """hat R_t = sum_{k >= t} gamma^(k - t) r_k for every step of a padded batch, shape (n, T).
+
+    The Monte Carlo target of the value fit: what chapter 5's REINFORCE weights step t by.
+    """
+    return _returns_to_go(rewards, gamma)

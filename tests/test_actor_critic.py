@@ -101,3 +101,9 @@ def test_estimator_moments_of_the_whole_return_are_unbiased():
     _, zero = estimator_moments(mdp, THETA, torch.zeros_like(returns))
     assert zero == 0
     assert np.isfinite(float(variance))
+
+
+def test_rewards_to_go_sum_the_discounted_rewards_from_each_step():
+    rewards = torch.tensor([[1.0, 2.0, 4.0], [3.0, 0.0, 0.0]])
+    expected = torch.tensor([[1 + 0.5 * 2 + 0.25 * 4, 2 + 0.5 * 4, 4.0], [3.0, 0.0, 0.0]])
+    torch.testing.assert_close(pg.rewards_to_go(rewards, 0.5), expected)
