@@ -17,6 +17,10 @@ from typing import Any
 # Each public name, and the module that defines it. No module is named like a public name, so
 # importing a module never hides a function of the same name.
 _EXPORTS = {
+    "ValueNet": "pgcourse.actor_critic",
+    "fit_values": "pgcourse.actor_critic",
+    "rewards_to_go": "pgcourse.actor_critic",
+    "td_targets": "pgcourse.actor_critic",
     "make_env": "pgcourse.envs",
     "make_vec_env": "pgcourse.envs",
     "SOLVED_RETURN": "pgcourse.evaluation",

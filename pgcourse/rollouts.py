@@ -29,6 +29,9 @@ class Batch:
     rewards: torch.Tensor  # (n, T) float32: the reward r_{t+1} for a_t, zero when padded
     log_probs: torch.Tensor  # (n, T) float32: log pi(a_t | s_t) when sampled, zero when padded
     mask: torch.Tensor  # (n, T) bool: True on the steps that really happened
+    # Optional, for bootstrapped targets: every rollout fills them, a hand-made batch may not.
+    next_obs: torch.Tensor | None = None  # (n, T, obs_dim) float32: s_{t+1}, the state after a_t
+    terminated: torch.Tensor | None = None  # (n, T) bool: s_{t+1} is terminal (not a time limit)
 
     @property
     def num_episodes(self) -> int:
@@ -92,7 +95,7 @@ def _run_lockstep(
     width, vectorised = _as_batch_env(env)
     obs, _ = env.reset(seed=seed)
     alive = np.ones(width, dtype=bool)
-    observations, actions, rewards, alive_before = [], [], [], []
+    observations, actions, rewards, alive_before, terminal = [], [], [], [], []
     while alive.any():
         obs_t = torch.from_numpy(np.array(obs, dtype=np.float32).reshape(width, -1))
         action = _sample(policy(obs_t), greedy)
@@ -109,10 +112,15 @@ def _run_lockstep(
             action.numpy() if vectorised else int(action[0])
         )
         rewards.append(np.reshape(reward, width))
+        terminal.append(np.reshape(terminated, width))
         # An ended sub-environment resets on its next step; its steps stay masked from here on.
         alive &= ~(np.reshape(terminated, width) | np.reshape(truncated, width))
     mask = torch.from_numpy(np.stack(alive_before, axis=1))
     obs_all, actions_all = torch.stack(observations, dim=1), torch.stack(actions, dim=1)
+    # A sub-environment resets only on the step after it ended (gymnasium's next-step
+    # autoreset), so the observation after each real step is the next one recorded, or the last.
+    last_obs = torch.from_numpy(np.array(obs, dtype=np.float32).reshape(width, -1))
+    next_obs_all = torch.cat([obs_all[:, 1:], last_obs[:, None]], dim=1)
     # The policy did not change during the episodes: one pass gives every log pi(a_t | s_t).
     flat_obs = obs_all.reshape(-1, obs_all.shape[-1])
     log_probs = policy(flat_obs).log_prob(actions_all.reshape(-1)).reshape(mask.shape)
@@ -122,6 +130,8 @@ def _run_lockstep(
         "rewards": torch.from_numpy(np.stack(rewards, axis=1).astype(np.float32)) * mask,
         "log_probs": log_probs * mask,
         "mask": mask,
+        "next_obs": next_obs_all * mask[..., None],
+        "terminated": torch.from_numpy(np.stack(terminal, axis=1)) & mask,
     }
 
 

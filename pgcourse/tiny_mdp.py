@@ -132,3 +132,44 @@ def two_state_mdp(horizon: int = 3, gamma: float = 1.0) -> TinyMDP:
         horizon=horizon,
         gamma=gamma,
     )
+
+
+def state_values(mdp: TinyMDP, theta: torch.Tensor) -> torch.Tensor:
+    """The exact V_t(s) = E[sum_{k >= t} gamma^(k - t) r_k | s_t = s] under pi_theta.
+
+    Shape (horizon + 1, num_states): the horizon is finite, so the value of a state depends on
+    the steps left, and row ``horizon`` (no step left) is zero. Computed backwards from it:
+    V_t(s) = sum_a pi(a | s) (r(s, a) + gamma sum_s' p(s' | s, a) V_{t+1}(s')).
+    """
+    pi = mdp.policy(theta)
+    values = [torch.zeros(mdp.num_states, dtype=mdp.rewards.dtype)]
+    for _ in range(mdp.horizon):
+        q = mdp.rewards + mdp.gamma * mdp.transitions @ values[0]  # Q_t(s, a)
+        values.insert(0, (pi * q).sum(dim=1))
+    return torch.stack(values)
+
+
+def trajectory_scores(mdp: TinyMDP, theta: torch.Tensor) -> torch.Tensor:
+    """grad_theta log pi_theta(a_t | s_t) for every trajectory and step.
+
+    Shape (num_trajectories, horizon, num_features, num_actions); for the linear softmax policy
+    the score is phi(s_t) (onehot(a_t) - pi_theta(. | s_t))^T.
+    """
+    states, actions = mdp.trajectories()
+    pi = mdp.policy(theta).detach()
+    onehot = torch.eye(mdp.num_actions, dtype=pi.dtype)[actions]
+    return mdp.features[states][..., :, None] * (onehot - pi[states])[..., None, :]
+
+
+def estimator_moments(
+    mdp: TinyMDP, theta: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The exact mean and variance of the one-episode estimate sum_t score_t w_t(tau).
+
+    ``weights`` has shape (num_trajectories, horizon), one w_t(tau) per trajectory and step.
+    Returns E[g_hat], shaped like theta, and E||g_hat - E[g_hat]||^2, both under P(tau; theta).
+    """
+    g = (trajectory_scores(mdp, theta) * weights[..., None, None]).sum(dim=1)
+    prob = mdp.trajectory_probabilities(theta).detach()[:, None, None]
+    mean = (prob * g).sum(dim=0)
+    return mean, (prob * (g - mean) ** 2).sum()

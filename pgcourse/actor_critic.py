@@ -1,0 +1,61 @@
+"""A learned state value V_phi(s) for policy gradients: the network, its fit, the TD target.
+
+Chapter 7 writes the training loops themselves; these are the pieces they share with its
+measurements and tests.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pgcourse.training import _returns_to_go
+
+
+class ValueNet(nn.Module):
+    """V_phi(s): a two-layer tanh network from an observation to one number."""
+
+    def __init__(self, obs_dim: int = 4, hidden: int = 64) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).squeeze(-1)
+
+
+def td_targets(
+    rewards: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """The one-step target r_t + gamma V(s_{t+1}), with V(s_{t+1}) = 0 where s_{t+1} is terminal.
+
+    Only termination ends the future. An episode cut off by a time limit (``truncated``) would
+    have gone on from s_{t+1}, so its last target bootstraps like any other step.
+    """
+    return rewards + gamma * next_values * (~terminated)
+
+
+def fit_values(
+    critic: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    obs: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    num_steps: int,
+) -> float:
+    """Regress V_phi(s_t) on fixed ``targets``: ``num_steps`` steps on the masked mean squared
+    error over the real steps. Returns the error before the last step."""
+    targets, weight = targets.detach(), mask.float() / mask.sum()
+    for _ in range(num_steps):
+        loss = (weight * (critic(obs) - targets) ** 2).sum()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return float(loss.detach())
+
+
+def rewards_to_go(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
+    """hat R_t = sum_{k >= t} gamma^(k - t) r_k for every step of a padded batch, shape (n, T).
+
+    The Monte Carlo target of the value fit: what chapter 5's REINFORCE weights step t by.
+    """
+    return _returns_to_go(rewards, gamma)
