@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from html import escape
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -100,8 +101,8 @@ def cartpole_filmstrip(states: np.ndarray, num_frames: int = 6, *, title: str) -
 def cartpole_animation(states: np.ndarray, *, every: int = 5, fps: int = 10) -> FuncAnimation:
     """Animate an episode's states, shape (T, 4), keeping one frame in ``every``.
 
-    Show it with ``IPython.display.HTML(anim.to_jshtml())``: the frames are embedded as
-    images in the page, so the built book plays it without ffmpeg or a video file.
+    Show it with ``IPython.display.HTML(with_alt_text(anim.to_jshtml(), alt))``: the frames
+    are embedded as images in the page, so the built book plays it without ffmpeg or a video file.
     """
     states = np.asarray(states)
     if states.ndim != 2 or states.shape[1] != 4 or len(states) == 0:
@@ -117,3 +118,15 @@ def cartpole_animation(states: np.ndarray, *, every: int = 5, fps: int = 10) -> 
     anim = FuncAnimation(fig, update, frames=frames, interval=1000 / fps)
     plt.close(fig)
     return anim
+
+
+def with_alt_text(jshtml: str, alt: str) -> str:
+    """``FuncAnimation.to_jshtml()`` output with ``alt`` on the image that shows its frames.
+
+    matplotlib's player draws every frame into one ``<img>`` that has no alt text, so a screen
+    reader would announce the animation as an unnamed image.
+    """
+    frame_image = '<img id="_anim_img'
+    if jshtml.count(frame_image) != 1:
+        raise ValueError("expected the output of to_jshtml(), with one frame image")
+    return jshtml.replace(frame_image, f'<img alt="{escape(alt)}" id="_anim_img')

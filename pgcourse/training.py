@@ -4,6 +4,9 @@ One update: play a batch of whole episodes, weight each step's log-probability, 
 optimiser on the surrogate loss ``-(logp * weights * mask).sum() / m`` whose gradient is the
 policy-gradient estimate. :class:`ReinforceConfig` chooses the weights; :func:`run_reinforce`
 trains one seed and returns a :class:`ReinforceRun` with its learning curves.
+
+Chapter 5 writes the same loop in the open, with the whole return as weights, and then uses
+this one for many seeds: ``tests/test_training.py`` checks that both train the same parameters.
 """
 
 from __future__ import annotations
@@ -120,7 +123,7 @@ class ReinforceRun:
 
 
 def _returns_to_go(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
-    """sum_{k >= t} gamma^(k - t) r_{k+1} for every step, as one matrix product.
+    """sum_{k >= t} gamma^(k - t) r_k for every step, as one matrix product.
 
     ``discount[k, t] = gamma^(k - t)`` for ``k >= t`` and 0 before: column t of ``rewards @
     discount`` is the reward-to-go from t. One product instead of a loop over t, whose

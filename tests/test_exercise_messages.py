@@ -25,6 +25,8 @@ MISTAKES = [
      "other actions' columns"),
     ("score_function", "discounted_return", "gamma ** np.arange(len(rewards))",
      "gamma ** np.arange(len(rewards))[::-1]", "the discounts are reversed"),
+    ("score_function", "discounted_return", "gamma ** np.arange(len(rewards))",
+     "gamma ** np.arange(1, len(rewards) + 1)", "every reward is discounted once too often"),
     ("score_function", "reward_to_go", "reversed(range(len(rewards)))", "range(len(rewards))",
      "you looped forwards"),
     ("score_function", "reward_to_go",

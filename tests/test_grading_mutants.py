@@ -39,7 +39,7 @@ MUTANTS = [
     ("score_function", "grad_log_prob", "unstable softmax overflows on large logits",
      "probs = np.exp(logits - logits.max())", "probs = np.exp(logits)"),
     # discounted_return
-    ("score_function", "discounted_return", "gamma applied one step too early",
+    ("score_function", "discounted_return", "every reward discounted once too often",
      "gamma ** np.arange(len(rewards))", "gamma ** np.arange(1, len(rewards) + 1)"),
     ("score_function", "discounted_return", "mean where the formula sums",
      "np.sum(", "np.mean("),
@@ -71,7 +71,7 @@ MUTANTS = [
      "features @ theta, dim=-1", "features @ theta, dim=0"),
     ("score_function", "surrogate_loss", "probabilities, not log-probabilities",
      "torch.log_softmax(", "torch.softmax("),
-    ("score_function", "surrogate_loss", "gamma applied one step too early",
+    ("score_function", "surrogate_loss", "every reward discounted once too often",
      "torch.arange(rewards.shape[1], dtype=rewards.dtype)",
      "torch.arange(1, rewards.shape[1] + 1, dtype=rewards.dtype)"),
     # reinforce_weights

@@ -1,10 +1,13 @@
 """The shared REINFORCE loop: its weights, its loss, its checks and that it learns CartPole."""
 
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 import torch
 
+import pgcourse as pg
 from pgcourse import SOLVED_RETURN, Batch, LinearSoftmaxPolicy
 from pgcourse.training import (
     ReinforceConfig,
@@ -12,6 +15,50 @@ from pgcourse.training import (
     _surrogate_loss,
     run_reinforce,
 )
+
+CHAPTER = Path(__file__).resolve().parents[1] / "book" / "reinforce.md"
+
+
+def chapter_loop():
+    """The function ``reinforce`` as chapter 5's code cell defines it, run from its text."""
+    cells = re.findall(r"```\{code-cell\} ipython3\n(.*?)```", CHAPTER.read_text(), re.S)
+    (source,) = [cell for cell in cells if cell.startswith("def reinforce(")]
+    namespace = {"torch": torch, "pg": pg}
+    exec(compile(source, str(CHAPTER), "exec"), namespace)
+    return namespace["reinforce"]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_chapters_loop_and_run_reinforce_train_the_same_parameters(seed):
+    m, updates = 8, 4
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the chapter and run_reinforce run
+    try:
+        pg.seed_everything(seed)
+        policy = pg.MLPPolicy(hidden=16)
+        initial = [value.detach().clone() for value in policy.parameters()]
+        returns = chapter_loop()(policy, pg.make_vec_env(m, seed=seed), m=m, num_updates=updates)
+    finally:
+        torch.set_num_threads(threads)
+    config = ReinforceConfig(
+        episodes_per_update=m,
+        num_updates=updates,
+        lr=1e-2,
+        final_lr_fraction=1.0,
+        hidden=16,
+        gamma=1.0,
+        weighting="return",
+        baseline="none",
+        eval_interval=updates,
+        eval_episodes=5,
+    )
+    run = run_reinforce(config, seed)
+    assert returns == run.train_returns.tolist()
+    trained = dict(run.policy.named_parameters())
+    for name, value in policy.named_parameters():
+        assert torch.equal(value, trained[name]), f"{name} differs after {updates} updates"
+    changed = [not torch.equal(a, b) for a, b in zip(initial, policy.parameters(), strict=True)]
+    assert all(changed), "every parameter should have moved in training"
 
 
 def hand_made_batch() -> Batch:
