@@ -142,9 +142,9 @@ def trap_mdp(horizon: int = 3) -> TinyMDP:
 
     Action a moves to state a. Staying in state 0 pays 1, moving to state 1 pays 0, staying in
     state 1 pays 3 and moving back costs 1. Always staying in state 0 earns ``horizon``; moving
-    at once and staying earns 3 * (horizon - 1), more for any horizon of 2 or more. A policy
-    that rarely moves right seldom sees state 1 pay, so gradient ascent started there can settle
-    for staying in state 0.
+    at once and staying earns 3 * (horizon - 1), more for any horizon of 2 or more. A policy that
+    seldom stays in state 1 finds that moving there costs, so gradient ascent started there can
+    settle for staying in state 0: a local optimum.
     """
     if not isinstance(horizon, int) or horizon < 1:
         raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
