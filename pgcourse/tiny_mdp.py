@@ -173,3 +173,27 @@ def estimator_moments(
     prob = mdp.trajectory_probabilities(theta).detach()[:, None, None]
     mean = (prob * g).sum(dim=0)
     return mean, (prob * (g - mean) ** 2).sum()
+
+
+# --- A two-state chain whose objective has a local optimum (chapter on gradient ascent). ---
+
+
+def trap_mdp(horizon: int = 3) -> TinyMDP:
+    """Two states in a row, tabular features, deterministic moves; episodes start in state 0.
+
+    Action a moves to state a. Staying in state 0 pays 1, moving to state 1 pays 0, staying in
+    state 1 pays 3 and moving back costs 1. Always staying in state 0 earns ``horizon``; moving
+    at once and staying earns 3 * (horizon - 1), more for any horizon of 2 or more. A policy that
+    seldom stays in state 1 finds that moving there costs, so gradient ascent started there can
+    settle for staying in state 0: a local optimum.
+    """
+    if not isinstance(horizon, int) or horizon < 1:
+        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+    moves = torch.eye(2, dtype=torch.float64).expand(2, 2, 2)  # p(s' | s, a) = [s' == a]
+    return TinyMDP(
+        features=torch.eye(2, dtype=torch.float64),
+        initial=torch.tensor([1.0, 0.0], dtype=torch.float64),
+        transitions=moves.clone(),
+        rewards=torch.tensor([[1.0, 0.0], [-1.0, 3.0]], dtype=torch.float64),
+        horizon=horizon,
+    )
