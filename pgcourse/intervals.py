@@ -19,6 +19,10 @@ class Interval:
     def __str__(self) -> str:
         return f"{self.value:.4g} [{self.low:.4g}, {self.high:.4g}]"
 
+    def __iter__(self):
+        """``value, low, high = interval``."""
+        return iter((self.value, self.low, self.high))
+
 
 def bootstrap_interval(
     samples: np.ndarray,

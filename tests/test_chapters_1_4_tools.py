@@ -43,18 +43,3 @@ def test_trap_mdp_values_of_its_deterministic_policies():
     assert mdp.objective(go_right).item() == pytest.approx(9.0, abs=1e-6)
     with pytest.raises(ValueError, match="positive integer"):
         trap_mdp(horizon=0)
-
-
-def test_mean_with_interval_covers_the_mean_about_95_percent_of_the_time():
-    from pgcourse.summaries import mean_with_interval
-
-    rng = np.random.default_rng(1)
-    covered = []
-    for _ in range(200):
-        sample = rng.exponential(2.0, size=30)  # skewed, with true mean 2
-        mean, low, high = mean_with_interval(sample, num_resamples=2000)
-        assert low < mean < high and mean == pytest.approx(sample.mean())
-        covered.append(low <= 2.0 <= high)
-    assert 0.85 < np.mean(covered) <= 1.0
-    with pytest.raises(ValueError, match="at least 2"):
-        mean_with_interval([1.0])

@@ -48,6 +48,11 @@ def test_interval_prints_value_and_bounds():
     assert str(Interval(1.5, 1.0, 2.0)) == "1.5 [1, 2]"
 
 
+def test_interval_unpacks_as_value_low_high():
+    value, low, high = Interval(1.5, 1.0, 2.0)
+    assert (value, low, high) == (1.5, 1.0, 2.0)
+
+
 @pytest.mark.parametrize(
     ("samples", "options", "message"),
     [
