@@ -26,7 +26,7 @@ class Batch:
 
     obs: torch.Tensor  # (n, T, obs_dim) float32: the state s_t seen before acting
     actions: torch.Tensor  # (n, T) int64: the action a_t taken in s_t
-    rewards: torch.Tensor  # (n, T) float32: the reward r_{t+1} for a_t, zero when padded
+    rewards: torch.Tensor  # (n, T) float32: the reward r_t that follows a_t, zero when padded
     log_probs: torch.Tensor  # (n, T) float32: log pi(a_t | s_t) when sampled, zero when padded
     mask: torch.Tensor  # (n, T) bool: True on the steps that really happened
     # Optional, for bootstrapped targets: every rollout fills them, a hand-made batch may not.
