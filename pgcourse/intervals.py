@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 
-@dataclass(frozen=True)
-class Interval:
-    """A statistic of the samples and its percentile-bootstrap interval ``[low, high]``."""
+class Interval(NamedTuple):
+    """A statistic of the samples and its percentile-bootstrap interval ``[low, high]``; a tuple,
+    so that ``value, low, high = interval`` and ``interval[0]`` work too."""
 
     value: float
     low: float
@@ -18,10 +18,6 @@ class Interval:
 
     def __str__(self) -> str:
         return f"{self.value:.4g} [{self.low:.4g}, {self.high:.4g}]"
-
-    def __iter__(self):
-        """``value, low, high = interval``."""
-        return iter((self.value, self.low, self.high))
 
 
 def bootstrap_interval(

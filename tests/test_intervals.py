@@ -48,9 +48,9 @@ def test_interval_prints_value_and_bounds():
     assert str(Interval(1.5, 1.0, 2.0)) == "1.5 [1, 2]"
 
 
-def test_interval_unpacks_as_value_low_high():
-    value, low, high = Interval(1.5, 1.0, 2.0)
-    assert (value, low, high) == (1.5, 1.0, 2.0)
+def test_interval_unpacks_and_indexes_as_value_low_high():
+    value, low, high = interval = Interval(1.5, 1.0, 2.0)
+    assert (value, low, high) == (1.5, 1.0, 2.0) == (interval[0], interval[1], interval[2])
 
 
 @pytest.mark.parametrize(
