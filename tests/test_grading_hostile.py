@@ -176,10 +176,26 @@ def class_of(course: driver.Course) -> dict[str, tuple[str, str]]:
         "notjson": ("score_function", '{"cells": ['),
         "nometa": ("score_function", nbformat.writes(nbformat.v4.new_notebook(cells=[
             nbformat.v4.new_code_cell(cell_of(notebook("score_function"), "log_prob").source)]))),
-    } | {"blank": ("score_function", blank)}  # fmt: skip
+    } | {"blank": ("score_function", blank)} | {
+        # --- stochastic_policy: submissions ---
+
+        # --- objective: submissions ---
+
+        # --- variance: submissions ---
+
+        # --- actor_critic: submissions ---
+
+    }  # fmt: skip
 
 
-FULL = {"score_function": 18, "reinforce": 11}
+FULL = {
+    "score_function": 18,
+    "reinforce": 11,
+    # --- stochastic_policy: automatic points ---
+    # --- objective: automatic points ---
+    # --- variance: automatic points ---
+    # --- actor_critic: automatic points ---
+}
 # The points each test cell must get; cells not listed get their full points.
 EXPECTED = {
     "honest": {},
@@ -209,6 +225,10 @@ EXPECTED = {
     "escapes": {},
     "fakes": {"test_train_reinforce": 0, "test_own_update": 0},
     "blank": "all 0",
+    # --- stochastic_policy: expected points ---
+    # --- objective: expected points ---
+    # --- variance: expected points ---
+    # --- actor_critic: expected points ---
 }
 
 
@@ -223,7 +243,7 @@ def digest(folder: Path) -> dict[str, str]:
 def scores(course: driver.Course) -> dict[tuple[str, str], dict[str, float]]:
     result = {}
     with Gradebook(course.db_url) as gradebook:
-        for assignment in ("score_function", "reinforce"):
+        for assignment in FULL:
             for sub in gradebook.assignment_submissions(assignment):
                 grades = sub.notebooks[0].grades
                 result[sub.student_id, assignment] = {

@@ -16,6 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from pgcourse.grading import driver
+
 REPO = Path(__file__).resolve().parents[1]
 
 # (assignment, grade_id of the solution cell, mistake, text in the solution, its replacement)
@@ -102,6 +104,14 @@ MUTANTS = [
     ("reinforce", "train_reinforce", "calls a library's training code instead of its own update",
      "loss = reinforce_loss(policy, batch, reinforce_weights(batch))",
      "loss = library_update(policy, batch)"),
+    # --- stochastic_policy: mutants ---
+
+    # --- objective: mutants ---
+
+    # --- variance: mutants ---
+
+    # --- actor_critic: mutants ---
+
 ]  # fmt: skip
 
 # The library's training module, as a learner might call it: a correct update under a name
@@ -148,7 +158,7 @@ def cell_source(text: str, grade_id: str) -> str:
     return cell.source
 
 
-@pytest.mark.parametrize("assignment", ["score_function", "reinforce"])
+@pytest.mark.parametrize("assignment", sorted({m[0] for m in MUTANTS}))
 def test_every_mutant_is_caught_by_a_test(assignment, tmp_path):
     """Each mutant runs its notebook's visible and hidden tests (tests/mutation.py); a test that
     fails costs its points in nbgrader, as the scale tests' mutants show end to end."""
@@ -185,6 +195,11 @@ def test_every_mutant_is_caught_by_a_test(assignment, tmp_path):
           " mutants caught\n  " + "\n  ".join(lines))  # fmt: skip
     survivors = [line for line in lines if line.endswith("NOT CAUGHT")]
     assert not survivors, f"mutants that keep full marks: {survivors}"
+
+
+@pytest.mark.parametrize("assignment", driver.Course(REPO).assignments())
+def test_every_assignment_has_ten_mutants(assignment):
+    assert sum(m[0] == assignment for m in MUTANTS) >= 10
 
 
 @pytest.mark.parametrize("grade_id", sorted({m[1] for m in MUTANTS}))

@@ -112,6 +112,14 @@ def training_seed(rng: np.random.Generator) -> list[dict[str, Any]]:
     return [{"max_updates": TRAINING_UPDATES, "seed": int(rng.integers(2**31))}]
 
 
+# --- stochastic_policy: inputs ---
+
+# --- objective: inputs ---
+
+# --- variance: inputs ---
+
+# --- actor_critic: inputs ---
+
 # --- the judge's clock ---------------------------------------------------------------------------
 
 
@@ -362,6 +370,10 @@ CHECKS: dict[str, dict[str, Check | TrainingCheck]] = {
         "test_own_update": Check("train_reinforce", train(2, 1), accept=uses_own_loss),
         "test_train_reinforce": TrainingCheck(training_seed),
     },
+    # --- stochastic_policy: checks ---
+    # --- objective: checks ---
+    # --- variance: checks ---
+    # --- actor_critic: checks ---
 }
 
 

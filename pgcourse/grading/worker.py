@@ -178,6 +178,14 @@ def train_reinforce(
     }
 
 
+# --- stochastic_policy: adapters ---
+
+# --- objective: adapters ---
+
+# --- variance: adapters ---
+
+# --- actor_critic: adapters ---
+
 ADAPTERS: dict[str, Callable[..., Any]] = {
     f.__name__: f
     for f in (
@@ -190,6 +198,10 @@ ADAPTERS: dict[str, Callable[..., Any]] = {
         reinforce_weights,
         reinforce_loss,
         train_reinforce,
+        # --- stochastic_policy: adapters ---
+        # --- objective: adapters ---
+        # --- variance: adapters ---
+        # --- actor_critic: adapters ---
     )
 }
 
