@@ -1,6 +1,7 @@
 """The book builds with execution and without a single warning; notebooks carry no outputs."""
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -36,6 +37,22 @@ def test_pages_outside_the_toc_are_not_built(book_build):
     html = ROOT / "_build/html"
     for folder in ("solutions", "exercises", "tests"):
         assert not (html / folder).exists(), f"{folder}/ was built as book pages"
+
+
+def test_every_chapter_links_to_its_exercise(book_build):
+    """Each chapter offers an exercise's release for download, and every exercise is offered."""
+    pages = toc_files()
+    chapters = pages[1 : pages.index("book/instructors")]
+    offered = set()
+    for page in chapters:
+        html = (ROOT / "_build/html" / f"{page}.html").read_text()
+        links = re.findall(r'href="\.\./(_downloads/[^"]+/(\w+)\.ipynb)"', html)
+        assert links, f"{page} links to no exercise"
+        for target, name in links:
+            downloaded = (ROOT / "_build/html" / target).read_bytes()
+            assert downloaded == (ROOT / "exercises" / name / f"{name}.ipynb").read_bytes()
+            offered.add(name)
+    assert offered == {p.name for p in (ROOT / "exercises").iterdir() if p.is_dir()}
 
 
 def committed_notebooks() -> list[Path]:
