@@ -65,6 +65,32 @@ MISTAKES = [
     # --- stochastic_policy: mistakes ---
 
     # --- objective: mistakes ---
+    ("objective", "exact_objective", "gamma**t * rewards[s, a]", "gamma ** (t + 1) * rewards[s, a]",
+     "r_0 is not discounted"),
+    ("objective", "exact_objective", "initial[tau[0][0]], 0.0", "1.0, 0.0",
+     "P(tau) starts with p(s_0)"),
+    ("objective", "exact_objective", "probability *= transitions[s, a, tau[t + 1][0]]", "pass",
+     "a factor p(s_{t+1} | s_t, a_t) for every move"),
+    ("objective", "exact_objective", "return float(total)",
+     "return float(total) / len(steps) ** horizon", "you averaged"),
+    ("objective", "exact_objective", "transitions[s, a, tau[t + 1][0]]",
+     "transitions[tau[t + 1][0], a, s]", "the next state is the last index"),
+    ("objective", "monte_carlo_interval", "returns.std(ddof=1)", "returns.std()",
+     "divides by m - 1"),
+    ("objective", "monte_carlo_interval", "1.96 * ", "", "yours reaches 1 (68%)"),
+    ("objective", "monte_carlo_interval", "np.sqrt(len(returns))", "len(returns)",
+     "you divided by m"),
+    ("objective", "central_difference_gradient", "- estimate(theta - nudge, seed)) / (2 * delta)",
+     "- estimate(theta, seed)) / delta", "that is the forward difference"),
+    ("objective", "central_difference_gradient", "/ (2 * delta)", "/ delta",
+     "divide by 2 delta"),
+    ("objective", "central_difference_gradient", "estimate(theta - nudge, seed)",
+     "estimate(theta - nudge, seed + 1)", "same seed on both sides"),
+    ("objective", "central_difference_gradient",
+     "nudge = np.zeros_like(theta)\n        nudge[i] = delta",
+     "nudge = theta\n        nudge[i] += delta", "changed the theta it was given"),
+    ("objective", "central_difference_errors", "np.abs(gradient - exact).max()",
+     "(gradient - exact).max()", "take np.abs"),
 
     # --- variance: mistakes ---
 

@@ -180,6 +180,10 @@ def class_of(course: driver.Course) -> dict[str, tuple[str, str]]:
         # --- stochastic_policy: submissions ---
 
         # --- objective: submissions ---
+        "forges-objective": ("objective", prepend(notebook("objective", "exercises"), {
+            "exact_objective": SILENCE_ERRORS})),
+        "breaks-objective": ("objective", prepend(notebook("objective"), {
+            "central_difference_gradient": "import os; os._exit(1)"})),
 
         # --- variance: submissions ---
 
@@ -193,6 +197,7 @@ FULL = {
     "reinforce": 11,
     # --- stochastic_policy: automatic points ---
     # --- objective: automatic points ---
+    "objective": 16,
     # --- variance: automatic points ---
     # --- actor_critic: automatic points ---
 }
@@ -227,6 +232,12 @@ EXPECTED = {
     "blank": "all 0",
     # --- stochastic_policy: expected points ---
     # --- objective: expected points ---
+    "forges-objective": "all 0",
+    "breaks-objective": {
+        "test_central_difference": 0,
+        "test_common_random_numbers": 0,
+        "test_central_difference_errors": 0,
+    },
     # --- variance: expected points ---
     # --- actor_critic: expected points ---
 }

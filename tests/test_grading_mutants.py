@@ -107,6 +107,64 @@ MUTANTS = [
     # --- stochastic_policy: mutants ---
 
     # --- objective: mutants ---
+    # exact_objective
+    ("objective", "exact_objective", "every reward discounted once too often",
+     "gamma**t * rewards[s, a]", "gamma ** (t + 1) * rewards[s, a]"),
+    ("objective", "exact_objective", "no discount", "gamma**t * rewards[s, a]", "rewards[s, a]"),
+    ("objective", "exact_objective", "initial-state distribution left out",
+     "initial[tau[0][0]], 0.0", "1.0, 0.0"),
+    ("objective", "exact_objective", "dynamics left out of P(tau)",
+     "probability *= transitions[s, a, tau[t + 1][0]]", "pass"),
+    ("objective", "exact_objective", "dynamics indexed on the wrong axes",
+     "transitions[s, a, tau[t + 1][0]]", "transitions[tau[t + 1][0], a, s]"),
+    ("objective", "exact_objective", "mean over trajectories where the formula sums",
+     "return float(total)", "return float(total) / len(steps) ** horizon"),
+    ("objective", "exact_objective", "off-by-one in T (one step too few)",
+     "repeat=horizon", "repeat=horizon - 1"),
+    ("objective", "exact_objective", "calls the library's enumeration instead of its own",
+     "    return float(total)",
+     "    from pgcourse.tiny_mdp import TinyMDP\n\n"
+     "    features = torch.eye(len(initial), dtype=torch.float64)\n"
+     "    arrays = [torch.tensor(a) for a in (initial, transitions, rewards)]\n"
+     "    library = TinyMDP(features, *arrays, horizon, gamma)\n"
+     "    return float(library.objective(torch.log(torch.tensor(pi))))"),
+    # monte_carlo_interval
+    ("objective", "monte_carlo_interval", "std with ddof=0",
+     "returns.std(ddof=1)", "returns.std()"),
+    ("objective", "monte_carlo_interval", "z = 1: a 68% interval", "1.96 * ", ""),
+    ("objective", "monte_carlo_interval", "z = 1.645: a 90% interval", "1.96", "1.645"),
+    ("objective", "monte_carlo_interval", "divided by m instead of sqrt(m)",
+     "np.sqrt(len(returns))", "len(returns)"),
+    ("objective", "monte_carlo_interval", "not divided by sqrt(m)", " / np.sqrt(len(returns))", ""),
+    ("objective", "monte_carlo_interval", "variance instead of standard deviation",
+     "returns.std(ddof=1)", "returns.var(ddof=1)"),
+    # central_difference_gradient
+    ("objective", "central_difference_gradient", "forward difference",
+     "(estimate(theta + nudge, seed) - estimate(theta - nudge, seed)) / (2 * delta)",
+     "(estimate(theta + nudge, seed) - estimate(theta, seed)) / delta"),
+    ("objective", "central_difference_gradient", "backward difference",
+     "(estimate(theta + nudge, seed) - estimate(theta - nudge, seed)) / (2 * delta)",
+     "(estimate(theta, seed) - estimate(theta - nudge, seed)) / delta"),
+    ("objective", "central_difference_gradient", "missing 2 in 2 delta",
+     "/ (2 * delta)", "/ delta"),
+    ("objective", "central_difference_gradient", "different seeds on the two sides",
+     "estimate(theta - nudge, seed)", "estimate(theta - nudge, seed + 1)"),
+    ("objective", "central_difference_gradient", "every entry nudged at once",
+     "nudge[i] = delta", "nudge[...] = delta"),
+    ("objective", "central_difference_gradient", "theta nudged in place and not restored",
+     "        nudge = np.zeros_like(theta)\n        nudge[i] = delta\n"
+     "        gradient[i] = (estimate(theta + nudge, seed) - estimate(theta - nudge, seed))",
+     "        theta[i] += delta\n        plus = estimate(theta, seed)\n"
+     "        theta[i] -= 2 * delta\n        gradient[i] = (plus - estimate(theta, seed))"),
+    # central_difference_errors
+    ("objective", "central_difference_errors", "signed error, no absolute value",
+     "np.abs(gradient - exact).max()", "(gradient - exact).max()"),
+    ("objective", "central_difference_errors", "sum over the entries where the error is the max",
+     "np.abs(gradient - exact).max()", "np.abs(gradient - exact).sum()"),
+    ("objective", "central_difference_errors", "mean over the entries where the error is the max",
+     "np.abs(gradient - exact).max()", "np.abs(gradient - exact).mean()"),
+    ("objective", "central_difference_errors", "the first delta used for every delta",
+     "theta, delta, seed=0)", "theta, deltas[0], seed=0)"),
 
     # --- variance: mutants ---
 

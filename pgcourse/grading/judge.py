@@ -116,6 +116,55 @@ def training_seed(rng: np.random.Generator) -> list[dict[str, Any]]:
 
 # --- objective: inputs ---
 
+
+def random_mdp(
+    rng: np.random.Generator, num_states: int, num_actions: int, horizon: int, gamma: float
+) -> dict[str, Any]:
+    """A policy and an MDP as the arrays of ``exact_objective``, each row a distribution."""
+    return {
+        "pi": rng.dirichlet(np.ones(num_actions), size=num_states).tolist(),
+        "initial": rng.dirichlet(np.ones(num_states)).tolist(),
+        "transitions": rng.dirichlet(np.ones(num_states), size=(num_states, num_actions)).tolist(),
+        "rewards": normal(rng, num_states, num_actions),
+        "horizon": horizon,
+        "gamma": gamma,
+    }
+
+
+def tiny_mdps(rng: np.random.Generator) -> list[dict[str, Any]]:
+    return [random_mdp(rng, 2, 2, 3, 1.0), random_mdp(rng, 2, 2, 3, 0.9)]
+
+
+def other_mdps(rng: np.random.Generator) -> list[dict[str, Any]]:
+    return [
+        random_mdp(rng, 3, 2, 2, 0.8),
+        random_mdp(rng, 2, 3, 1, 0.5),
+        random_mdp(rng, 1, 2, 4, 0.9),
+    ]
+
+
+def sampled_return_lists(rng: np.random.Generator) -> list[dict[str, Any]]:
+    return [{"returns": normal(rng, m, scale=3.0)} for m in (2, 7, 100)]
+
+
+def nudged_thetas(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Central differences of a Monte Carlo J of the two-state MDP, from a seed drawn here."""
+    return [
+        {
+            "theta": normal(rng, 3, 2),
+            "delta": delta,
+            "seed": int(rng.integers(2**31)),
+            "num_episodes": 50,
+            "gamma": gamma,
+        }
+        for delta, gamma in ((0.1, 1.0), (0.3, 0.9))
+    ]
+
+
+def delta_lists(rng: np.random.Generator) -> list[dict[str, Any]]:
+    return [{"theta": normal(rng, 3, 2), "deltas": [0.5, 0.2, 0.1, 0.05], "gamma": 0.9}]
+
+
 # --- variance: inputs ---
 
 # --- actor_critic: inputs ---
@@ -372,6 +421,15 @@ CHECKS: dict[str, dict[str, Check | TrainingCheck]] = {
     },
     # --- stochastic_policy: checks ---
     # --- objective: checks ---
+    "objective": {
+        "test_exact_objective": Check("exact_objective", tiny_mdps),
+        "test_exact_objective_other_mdp": Check("exact_objective", other_mdps),
+        "test_monte_carlo_interval": Check("monte_carlo_interval", sampled_return_lists),
+        "test_interval_coverage": Check("monte_carlo_interval", sampled_return_lists),
+        "test_central_difference": Check("central_difference_gradient", nudged_thetas),
+        "test_common_random_numbers": Check("central_difference_gradient", nudged_thetas),
+        "test_central_difference_errors": Check("central_difference_errors", delta_lists, 1e-9),
+    },
     # --- variance: checks ---
     # --- actor_critic: checks ---
 }

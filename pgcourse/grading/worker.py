@@ -182,6 +182,55 @@ def train_reinforce(
 
 # --- objective: adapters ---
 
+
+def exact_objective(
+    ns: Namespace,
+    pi: list,
+    initial: list,
+    transitions: list,
+    rewards: list,
+    horizon: int,
+    gamma: float,
+) -> Any:
+    arrays = [np.array(pi), np.array(initial), np.array(transitions), np.array(rewards)]
+    return numbers(ns["exact_objective"](*arrays, horizon, gamma))
+
+
+def monte_carlo_interval(ns: Namespace, returns: list) -> Any:
+    return numbers(list(ns["monte_carlo_interval"](np.array(returns))))
+
+
+def central_difference_gradient(
+    ns: Namespace, theta: list, delta: float, seed: int, num_episodes: int, gamma: float
+) -> Any:
+    """The notebook's central differences of a Monte Carlo J of the two-state MDP: the mean
+    discounted return of ``num_episodes`` episodes played from the seed it is given."""
+    from pgcourse.tiny_mdp import two_state_mdp
+
+    mdp = two_state_mdp(gamma=gamma)
+    discounts = gamma ** np.arange(mdp.horizon)
+
+    def estimate(theta: Any, seed: int) -> float:
+        parameter = torch.as_tensor(theta, dtype=torch.float64)
+        episodes = mdp.sample(parameter, num_episodes, np.random.default_rng(seed))
+        return float((episodes["rewards"] @ discounts).mean())
+
+    return numbers(ns["central_difference_gradient"](estimate, np.array(theta), delta, seed))
+
+
+def central_difference_errors(ns: Namespace, theta: list, deltas: list, gamma: float) -> Any:
+    """The notebook's errors of central differences of the two-state MDP's exact J."""
+    from pgcourse.tiny_mdp import two_state_mdp
+
+    mdp = two_state_mdp(gamma=gamma)
+
+    def J(theta: Any) -> float:
+        return float(mdp.objective(torch.as_tensor(theta, dtype=torch.float64)))
+
+    exact = mdp.exact_gradient(torch.tensor(theta, dtype=torch.float64)).numpy()
+    return numbers(ns["central_difference_errors"](J, np.array(theta), exact, np.array(deltas)))
+
+
 # --- variance: adapters ---
 
 # --- actor_critic: adapters ---
@@ -200,6 +249,10 @@ ADAPTERS: dict[str, Callable[..., Any]] = {
         train_reinforce,
         # --- stochastic_policy: adapters ---
         # --- objective: adapters ---
+        exact_objective,
+        monte_carlo_interval,
+        central_difference_gradient,
+        central_difference_errors,
         # --- variance: adapters ---
         # --- actor_critic: adapters ---
     )
