@@ -63,6 +63,24 @@ MISTAKES = [
     ("reinforce", "reinforce_loss", ".sum() / batch.num_episodes", ".sum()",
      "batch.num_episodes"),
     # --- stochastic_policy: mistakes ---
+    ("stochastic_policy", "softmax", "exps.sum(axis=-1, keepdims=True)",
+     "exps.sum(axis=0, keepdims=True)", "not each column"),
+    ("stochastic_policy", "softmax", "return exps / exps.sum(axis=-1, keepdims=True)",
+     "return exps", "divide the exponentials by their sum"),
+    ("stochastic_policy", "softmax", "exps.sum(axis=-1, keepdims=True)", "exps.sum()",
+     "normalise each row by itself"),
+    ("stochastic_policy", "sample_action", "cumulative[:-1] <= u", "cumulative[:-1] < u",
+     "not F(a) >= u"),
+    ("stochastic_policy", "sequence_log_prob", "log_probs[np.arange(len(actions)), actions]",
+     "np.exp(log_probs)[np.arange(len(actions)), actions]", "you summed the probabilities"),
+    ("stochastic_policy", "sequence_log_prob", "log_probs[np.arange(len(actions)), actions]",
+     "log_probs[:, actions]", "picks every action for every step"),
+    ("stochastic_policy", "episode_return", "np.argmax(probs)", "np.argmin(probs)",
+     "the most probable action, np.argmax"),
+    ("stochastic_policy", "episode_return", "env.reset(seed=seed)", "env.reset()",
+     "a reset without the seed"),
+    ("stochastic_policy", "episode_return", "done = terminated or truncated",
+     "done = terminated", "at most 500 steps"),
 
     # --- objective: mistakes ---
 
