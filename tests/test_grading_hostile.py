@@ -178,6 +178,10 @@ def class_of(course: driver.Course) -> dict[str, tuple[str, str]]:
             nbformat.v4.new_code_cell(cell_of(notebook("score_function"), "log_prob").source)]))),
     } | {"blank": ("score_function", blank)} | {
         # --- stochastic_policy: submissions ---
+        "forges-stochastic_policy": ("stochastic_policy", prepend(
+            notebook("stochastic_policy", "exercises"), {"softmax": SILENCE_ERRORS})),
+        "breaks-stochastic_policy": ("stochastic_policy", prepend(notebook("stochastic_policy"), {
+            "sequence_log_prob": "import os; os._exit(1)"})),
 
         # --- objective: submissions ---
         "forges-objective": ("objective", prepend(notebook("objective", "exercises"), {
@@ -196,6 +200,7 @@ FULL = {
     "score_function": 18,
     "reinforce": 11,
     # --- stochastic_policy: automatic points ---
+    "stochastic_policy": 14,
     # --- objective: automatic points ---
     "objective": 16,
     # --- variance: automatic points ---
@@ -231,6 +236,13 @@ EXPECTED = {
     "fakes": {"test_train_reinforce": 0, "test_own_update": 0},
     "blank": "all 0",
     # --- stochastic_policy: expected points ---
+    "forges-stochastic_policy": "all 0",
+    # The kernel dies in sequence_log_prob: its test and the cells after it are never run.
+    "breaks-stochastic_policy": {
+        "test_sequence_log_prob": 0,
+        "test_episode_return": 0,
+        "test_own_code": 0,
+    },
     # --- objective: expected points ---
     "forges-objective": "all 0",
     "breaks-objective": {

@@ -113,6 +113,67 @@ def training_seed(rng: np.random.Generator) -> list[dict[str, Any]]:
 
 
 # --- stochastic_policy: inputs ---
+def preferences(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """One state, a batch, a single action and tied preferences."""
+    logits = [normal(rng, 3, scale=3), normal(rng, 6, 4, scale=3), normal(rng, 1), [[2.0] * 3]]
+    return [{"logits": value} for value in logits]
+
+
+def large_preferences(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Preferences in the thousands, in rows whose scales differ by thousands."""
+    return [
+        {"logits": rng.uniform(-1000, 1000, size=(5, 3)).tolist()},
+        {"logits": (1000 + rng.normal(size=4)).tolist()},
+    ]
+
+
+def probabilities_and_uniforms(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Each distribution's boundaries F(a), u = 0, u just below 1 and random u's; some actions of
+    probability 0, and ten of 0.1 whose sum rounds below 1."""
+    with_zeros = np.zeros(5)
+    with_zeros[[1, 3]] = rng.dirichlet(np.ones(2))
+    calls = []
+    for probs in (rng.dirichlet(np.ones(4)), with_zeros, np.full(10, 0.1), np.ones(1)):
+        edges = [0.0, float(np.nextafter(1.0, 0.0)), *np.cumsum(probs)[:-1]]
+        calls.append({"probs": probs.tolist(), "uniforms": [*edges, *rng.random(20)]})
+    return calls
+
+
+def many_uniforms(rng: np.random.Generator) -> list[dict[str, Any]]:
+    return [{"probs": rng.dirichlet(np.ones(3)).tolist(), "uniforms": rng.random(2000).tolist()}]
+
+
+def action_sequences(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Random sequences, one step, preferences in the thousands and 3000 steps whose product of
+    probabilities underflows."""
+
+    def sequence(steps: int, actions: int, scale: float) -> dict[str, Any]:
+        return {
+            "logits": normal(rng, steps, actions, scale=scale),
+            "actions": rng.integers(0, actions, size=steps).tolist(),
+        }
+
+    return [sequence(30, 4, 2.0), sequence(1, 3, 1.0), sequence(5, 2, 1000.0), sequence(3000, 2, 1)]
+
+
+BALANCER = [[0.0, 0.0], [0.0, 0.0], [-2.5, 2.5], [-2.5, 2.5]]
+"""Pushes the cart the way the pole falls: greedy, it reaches CartPole-v1's 500-step limit."""
+
+
+def episodes(rng: np.random.Generator) -> list[dict[str, Any]]:
+    def seeds() -> dict[str, int]:
+        return {"seed": int(rng.integers(2**31)), "sample_seed": int(rng.integers(2**31))}
+
+    return [
+        {"theta": theta, "greedy": greedy, **seeds()}
+        for theta in (BALANCER, normal(rng, 4, 2))
+        for greedy in (True, False)
+    ]
+
+
+def sampled_episode(rng: np.random.Generator) -> list[dict[str, Any]]:
+    return [{"theta": normal(rng, 4, 2), "seed": int(rng.integers(2**31)), "sample_seed": 0}]
+
 
 # --- objective: inputs ---
 
@@ -304,6 +365,15 @@ def uses_own_loss(value: Any) -> str | None:
     return None
 
 
+def uses_own_sampler(value: Any) -> str | None:
+    if value["library_modules"]:
+        modules = ", ".join(value["library_modules"])
+        return f"it calls {modules}: sample the actions and play the episode yourself"
+    if value["sampler_calls"] < 1:
+        return "episode_return does not sample its actions with sample_action"
+    return None
+
+
 @dataclass(frozen=True)
 class Check:
     """One test cell, checked by calling a worker adapter on each of the judge's inputs."""
@@ -420,6 +490,15 @@ CHECKS: dict[str, dict[str, Check | TrainingCheck]] = {
         "test_train_reinforce": TrainingCheck(training_seed),
     },
     # --- stochastic_policy: checks ---
+    "stochastic_policy": {
+        "test_softmax": Check("softmax", preferences),
+        "test_softmax_large_logits": Check("softmax", large_preferences),
+        "test_sample_action": Check("sample_action", probabilities_and_uniforms),
+        "test_sample_action_frequencies": Check("sample_action", many_uniforms),
+        "test_sequence_log_prob": Check("sequence_log_prob", action_sequences),
+        "test_episode_return": Check("episode_return", episodes),
+        "test_own_code": Check("own_sampling", sampled_episode, accept=uses_own_sampler),
+    },
     # --- objective: checks ---
     "objective": {
         "test_exact_objective": Check("exact_objective", tiny_mdps),

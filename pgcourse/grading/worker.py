@@ -179,6 +179,36 @@ def train_reinforce(
 
 
 # --- stochastic_policy: adapters ---
+def softmax(ns: Namespace, logits: list) -> Any:
+    return numbers(ns["softmax"](np.array(logits)))
+
+
+def sample_action(ns: Namespace, probs: list, uniforms: list) -> Any:
+    return numbers([ns["sample_action"](np.array(probs), u) for u in uniforms])
+
+
+def sequence_log_prob(ns: Namespace, logits: list, actions: list) -> Any:
+    return numbers(ns["sequence_log_prob"](np.array(logits), np.array(actions)))
+
+
+def episode_return(ns: Namespace, theta: list, seed: int, greedy: bool, sample_seed: int) -> Any:
+    return numbers(ns["episode_return"](np.array(theta), seed, greedy, sample_seed))
+
+
+def own_sampling(ns: Namespace, theta: list, seed: int, sample_seed: int) -> Any:
+    """The pgcourse modules of sampling or evaluation that a sampled episode calls, and how
+    often it calls the notebook's ``sample_action``."""
+    from pgcourse.grading import checks
+
+    plumbing = checks.ALLOWED_PGCOURSE_MODULES - {"pgcourse.rollouts", "pgcourse.evaluation"}
+    sampler_calls = checks.count_calls(ns, "sample_action")
+    try:
+        with checks.only_own_update(plumbing) as library_modules:
+            ns["episode_return"](np.array(theta), seed, False, sample_seed)
+    finally:
+        ns["sample_action"] = ns["sample_action"].original
+    return {"library_modules": sorted(library_modules), "sampler_calls": sampler_calls()}
+
 
 # --- objective: adapters ---
 
@@ -248,6 +278,11 @@ ADAPTERS: dict[str, Callable[..., Any]] = {
         reinforce_loss,
         train_reinforce,
         # --- stochastic_policy: adapters ---
+        softmax,
+        sample_action,
+        sequence_log_prob,
+        episode_return,
+        own_sampling,
         # --- objective: adapters ---
         exact_objective,
         monte_carlo_interval,
