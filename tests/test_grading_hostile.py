@@ -182,6 +182,10 @@ def class_of(course: driver.Course) -> dict[str, tuple[str, str]]:
         # --- objective: submissions ---
 
         # --- variance: submissions ---
+        "forges-variance": ("variance", prepend(notebook("variance", "exercises"), {
+            "reward_to_go_weights": SILENCE_ERRORS})),
+        "breaks-variance": ("variance", prepend(notebook("variance"), {
+            "batch_baseline": "import os; os._exit(1)"})),
 
         # --- actor_critic: submissions ---
 
@@ -194,6 +198,7 @@ FULL = {
     # --- stochastic_policy: automatic points ---
     # --- objective: automatic points ---
     # --- variance: automatic points ---
+    "variance": 14,
     # --- actor_critic: automatic points ---
 }
 # The points each test cell must get; cells not listed get their full points.
@@ -228,6 +233,12 @@ EXPECTED = {
     # --- stochastic_policy: expected points ---
     # --- objective: expected points ---
     # --- variance: expected points ---
+    "forges-variance": "all 0",
+    "breaks-variance": {
+        "test_batch_baseline": 0,
+        "test_exact_moments": 0,
+        "test_optimal_baseline": 0,
+    },
     # --- actor_critic: expected points ---
 }
 

@@ -109,6 +109,60 @@ MUTANTS = [
     # --- objective: mutants ---
 
     # --- variance: mutants ---
+    # reward_to_go_weights
+    ("variance", "reward_to_go_weights", "gamma^k instead of gamma^(k - t)",
+     "    if gamma_t:\n", "    if True:\n"),
+    ("variance", "reward_to_go_weights", "summed forwards (cumsum from the start)",
+     "reversed(range(rewards.shape[1]))", "range(rewards.shape[1])"),
+    ("variance", "reward_to_go_weights", "off by one in t: r_t left out of R_t",
+     "running = rewards[:, t] + gamma * running\n        to_go[:, t] = running",
+     "to_go[:, t] = gamma * running\n        running = rewards[:, t] + gamma * running"),
+    ("variance", "reward_to_go_weights", "padding not masked",
+     "rewards = batch.rewards * batch.mask", "rewards = batch.rewards"),
+    ("variance", "reward_to_go_weights", "no discount",
+     "running = rewards[:, t] + gamma * running", "running = rewards[:, t] + running"),
+    ("variance", "reward_to_go_weights", "gamma^t missing from the exact form",
+     "    if gamma_t:\n", "    if False:\n"),
+    ("variance", "reward_to_go_weights", "gamma^(t + 1) in the exact form",
+     "torch.arange(rewards.shape[1], dtype=rewards.dtype)",
+     "torch.arange(1, rewards.shape[1] + 1, dtype=rewards.dtype)"),
+    ("variance", "reward_to_go_weights", "calls the library's reward-to-go",
+     "    if gamma_t:\n",
+     "    to_go = __import__('pgcourse').rewards_to_go(rewards, gamma)\n    if gamma_t:\n"),
+    # batch_baseline
+    ("variance", "batch_baseline", "mean over all n episodes",
+     "/ running.clamp(min=1)", "/ len(to_go)"),
+    ("variance", "batch_baseline", "mean over the wrong axis (the steps of each episode)",
+     "(to_go * mask).sum(0) / running.clamp(min=1)",
+     "(to_go * mask).sum(1) / mask.sum(1).clamp(min=1)"),
+    ("variance", "batch_baseline", "division by zero where no episode runs (nan)",
+     "running.clamp(min=1)", "running"),
+    ("variance", "batch_baseline", "padded entries of to_go counted",
+     "(to_go * mask).sum(0)", "to_go.sum(0)"),
+    # exact_moments
+    ("variance", "exact_moments", "trajectories not weighted by their probability",
+     "mean = (prob[:, None, None] * g).sum(axis=0)", "mean = g.mean(axis=0)"),
+    ("variance", "exact_moments", "E||g||^2 without subtracting the mean",
+     "((g - mean) ** 2)", "(g**2)"),
+    ("variance", "exact_moments", "mean over the components of theta for the trace",
+     ".sum(axis=(1, 2))).sum())", ".mean(axis=(1, 2))).sum())"),
+    ("variance", "exact_moments", "mean over the steps where g_hat sums",
+     "weights[:, :, None, None]).sum(axis=1)", "weights[:, :, None, None]).mean(axis=1)"),
+    ("variance", "exact_moments", "standard deviation for the variance",
+     "variance = float(", "variance = np.sqrt("),
+    ("variance", "exact_moments", "calls the library's estimator_moments",
+     "    return mean, variance",
+     "    mean, variance = tiny_mdp.estimator_moments(mdp, theta, torch.from_numpy(weights))\n"
+     "    return mean.numpy(), float(variance)"),
+    # optimal_baseline
+    ("variance", "optimal_baseline", "the mean return E[R]",
+     "return float((prob * score_sq * returns).sum() / (prob * score_sq).sum())",
+     "return float((prob * returns).sum())"),
+    ("variance", "optimal_baseline", "sum of the squared step scores for ||S||^2",
+     "(scores.sum(axis=1) ** 2).sum(axis=(1, 2))", "(scores**2).sum(axis=(1, 2, 3))"),
+    ("variance", "optimal_baseline", "trajectories not weighted by their probability",
+     "(prob * score_sq * returns).sum() / (prob * score_sq).sum()",
+     "(score_sq * returns).mean() / score_sq.mean()"),
 
     # --- actor_critic: mutants ---
 
