@@ -111,6 +111,33 @@ MISTAKES = [
      "(gradient - exact).max()", "take np.abs"),
 
     # --- variance: mistakes ---
+    ("variance", "reward_to_go_weights", "    if gamma_t:\n", "    if True:\n",
+     "you discounted from the episode's start"),
+    ("variance", "reward_to_go_weights", "reversed(range(", "(range(", "loop backwards"),
+    ("variance", "reward_to_go_weights",
+     "running = rewards[:, t] + gamma * running\n        to_go[:, t] = running",
+     "to_go[:, t] = gamma * running\n        running = rewards[:, t] + gamma * running",
+     "R_t starts with r_t itself"),
+    ("variance", "reward_to_go_weights", "rewards = batch.rewards * batch.mask",
+     "rewards = batch.rewards", "multiply batch.rewards by batch.mask"),
+    ("variance", "reward_to_go_weights", "    if gamma_t:\n", "    if False:\n",
+     "gamma_t=True multiplies R_t by gamma^t"),
+    ("variance", "reward_to_go_weights", "torch.arange(rewards.shape[1], dtype",
+     "torch.arange(1, rewards.shape[1] + 1, dtype", "gamma^t starts at gamma^0 = 1"),
+    ("variance", "batch_baseline", "running.clamp(min=1)", "running", "not 0 / 0"),
+    ("variance", "batch_baseline", "/ running.clamp(min=1)", "/ len(to_go)", "not over all n"),
+    ("variance", "batch_baseline", "(to_go * mask).sum(0) / running.clamp(min=1)",
+     "(to_go * mask).sum(1) / mask.sum(1).clamp(min=1)", "average over the episodes, axis 0"),
+    ("variance", "exact_moments", "((g - mean) ** 2)", "(g**2)", "subtract the mean"),
+    ("variance", "exact_moments", ".sum(axis=(1, 2))).sum())", ".mean(axis=(1, 2))).sum())",
+     "(the trace), not their mean"),
+    ("variance", "exact_moments", "variance = float(", "variance = np.sqrt(",
+     "not its square root"),
+    ("variance", "optimal_baseline",
+     "return float((prob * score_sq * returns).sum() / (prob * score_sq).sum())",
+     "return float((prob * returns).sum())", "that is the mean return E[R]"),
+    ("variance", "optimal_baseline", "(scores.sum(axis=1) ** 2).sum(axis=(1, 2))",
+     "(scores**2).sum(axis=(1, 2, 3))", "square the sum over the steps"),
 
     # --- actor_critic: mistakes ---
 

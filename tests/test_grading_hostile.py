@@ -190,6 +190,10 @@ def class_of(course: driver.Course) -> dict[str, tuple[str, str]]:
             "central_difference_gradient": "import os; os._exit(1)"})),
 
         # --- variance: submissions ---
+        "forges-variance": ("variance", prepend(notebook("variance", "exercises"), {
+            "reward_to_go_weights": SILENCE_ERRORS})),
+        "breaks-variance": ("variance", prepend(notebook("variance"), {
+            "batch_baseline": "import os; os._exit(1)"})),
 
         # --- actor_critic: submissions ---
 
@@ -204,6 +208,7 @@ FULL = {
     # --- objective: automatic points ---
     "objective": 16,
     # --- variance: automatic points ---
+    "variance": 14,
     # --- actor_critic: automatic points ---
 }
 # The points each test cell must get; cells not listed get their full points.
@@ -251,6 +256,12 @@ EXPECTED = {
         "test_central_difference_errors": 0,
     },
     # --- variance: expected points ---
+    "forges-variance": "all 0",
+    "breaks-variance": {
+        "test_batch_baseline": 0,
+        "test_exact_moments": 0,
+        "test_optimal_baseline": 0,
+    },
     # --- actor_critic: expected points ---
 }
 

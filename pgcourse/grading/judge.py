@@ -228,6 +228,51 @@ def delta_lists(rng: np.random.Generator) -> list[dict[str, Any]]:
 
 # --- variance: inputs ---
 
+
+def padded_rewards(rng: np.random.Generator, n: int) -> dict[str, Any]:
+    """Padded episodes with rewards left on the padded steps too: they must count for nothing."""
+    episodes = padded_episodes(rng, n)
+    episodes["rewards"] = rng.uniform(0.5, 2.0, size=np.shape(episodes["mask"])).tolist()
+    return episodes
+
+
+def to_go_inputs(gamma_t: bool) -> Inputs:
+    """Five padded episodes at gamma = 0, 0.9 and 1, and one episode, with or without gamma^t."""
+    return lambda rng: [
+        *(
+            {"episodes": padded_rewards(rng, 5), "gamma": g, "gamma_t": gamma_t}
+            for g in (0.0, 0.9, 1.0)
+        ),
+        {"episodes": padded_rewards(rng, 1), "gamma": 0.97, "gamma_t": gamma_t},
+    ]
+
+
+def running_mask_inputs(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Rewards-to-go with anything on the padded steps, and steps where no episode runs."""
+
+    def case(n: int, steps: int, longest: int) -> dict[str, Any]:
+        lengths = rng.integers(0, longest + 1, size=n)
+        lengths[0] = longest
+        mask = np.arange(steps)[None, :] < lengths[:, None]
+        return {"to_go": normal(rng, n, steps), "mask": mask.tolist()}
+
+    return [case(5, 6, 4), case(1, 3, 3), case(3, 4, 0)]
+
+
+def trajectory_inputs(last: str) -> Inputs:
+    """Every trajectory's probability, its scores (one theta-shaped array per step) and ``last``
+    (one number per trajectory and step), in the tiny MDP's shapes and others."""
+
+    def case(rng: np.random.Generator, trajectories: int, *shape: int) -> dict[str, Any]:
+        return {
+            "prob": rng.dirichlet(np.ones(trajectories)).tolist(),
+            "scores": normal(rng, trajectories, *shape),
+            last: normal(rng, trajectories, shape[0]),
+        }
+
+    return lambda rng: [case(rng, 64, 3, 3, 2), case(rng, 10, 4, 2, 3), case(rng, 1, 1, 2, 2)]
+
+
 # --- actor_critic: inputs ---
 
 # --- the judge's clock ---------------------------------------------------------------------------
@@ -510,6 +555,13 @@ CHECKS: dict[str, dict[str, Check | TrainingCheck]] = {
         "test_central_difference_errors": Check("central_difference_errors", delta_lists, 1e-9),
     },
     # --- variance: checks ---
+    "variance": {
+        "test_reward_to_go_weights": Check("reward_to_go_weights", to_go_inputs(False), 1e-4),
+        "test_reward_to_go_gamma_t": Check("reward_to_go_weights", to_go_inputs(True), 1e-4),
+        "test_batch_baseline": Check("batch_baseline", running_mask_inputs, 1e-4),
+        "test_exact_moments": Check("exact_moments", trajectory_inputs("weights")),
+        "test_optimal_baseline": Check("optimal_baseline", trajectory_inputs("rewards")),
+    },
     # --- actor_critic: checks ---
 }
 

@@ -263,6 +263,25 @@ def central_difference_errors(ns: Namespace, theta: list, deltas: list, gamma: f
 
 # --- variance: adapters ---
 
+
+def reward_to_go_weights(ns: Namespace, episodes: dict, gamma: float, gamma_t: bool) -> Any:
+    return numbers(ns["reward_to_go_weights"](batch_of(episodes), gamma, gamma_t=gamma_t))
+
+
+def batch_baseline(ns: Namespace, to_go: list, mask: list) -> Any:
+    to_go_tensor, mask_tensor = torch.tensor(to_go), torch.tensor(mask, dtype=torch.bool)
+    return numbers(ns["batch_baseline"](to_go_tensor, mask_tensor))
+
+
+def exact_moments(ns: Namespace, prob: list, scores: list, weights: list) -> Any:
+    mean, variance = ns["exact_moments"](np.array(prob), np.array(scores), np.array(weights))
+    return {"mean": numbers(mean), "variance": numbers(variance)}
+
+
+def optimal_baseline(ns: Namespace, prob: list, scores: list, rewards: list) -> Any:
+    return numbers(ns["optimal_baseline"](np.array(prob), np.array(scores), np.array(rewards)))
+
+
 # --- actor_critic: adapters ---
 
 ADAPTERS: dict[str, Callable[..., Any]] = {
@@ -289,6 +308,10 @@ ADAPTERS: dict[str, Callable[..., Any]] = {
         central_difference_gradient,
         central_difference_errors,
         # --- variance: adapters ---
+        reward_to_go_weights,
+        batch_baseline,
+        exact_moments,
+        optimal_baseline,
         # --- actor_critic: adapters ---
     )
 }
