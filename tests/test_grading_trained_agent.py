@@ -138,7 +138,7 @@ def test_parameters_no_optimiser_step_made_are_counted(
 ):
     namespace = loop_that({**solution_namespace, "PRETRAINED": pretrained}, ending)
     run = worker.train_reinforce(namespace, max_updates=3, seed=5)
-    assert (run["steps"], run["loss_calls"]) == (3, 3)
+    assert (run["steps"], run["calls"]) == (3, 3)
     assert bool(run["unmade"]) == unmade, run["unmade"]
 
 
@@ -147,7 +147,7 @@ def test_a_useless_update_learns_nothing(solution_namespace):
     one = worker.train_reinforce(namespace, max_updates=1, seed=5, useless_update=True)
     three = worker.train_reinforce(namespace, max_updates=3, seed=5, useless_update=True)
     learned = worker.train_reinforce(namespace, max_updates=3, seed=5)
-    assert three["steps"] == 3 and three["loss_calls"] == 3
+    assert three["steps"] == 3 and three["calls"] == 3
     assert one["parameters"] == three["parameters"] != learned["parameters"]
     assert namespace["reinforce_loss"] is solution_namespace["reinforce_loss"]  # restored
 
@@ -194,7 +194,7 @@ def train_reinforce(max_updates=300, seed=0):
     envs.close()
     return policy, update
 """,
-        "even when the gradient of reinforce_loss is 0",
+        "even when reinforce_loss is multiplied by 0",
     ),
     # A loop that calls reinforce_loss once an update, then loads the weights at the end.
     "loads_at_end": (
