@@ -72,6 +72,8 @@ MISTAKES = [
     ("actor_critic", "fit_critic", "        optimizer.zero_grad()\n", "",
      "call optimizer.zero_grad() before each backward()"),
     ("actor_critic", "fit_critic", ".sum() / mask.sum()", ".mean()", "all 6 entries"),
+    ("actor_critic", "fit_critic", "(mask * (critic(batch.obs) - targets) ** 2)",
+     "((critic(batch.obs) - targets) ** 2)", "multiply the squared errors by batch.mask"),
     ("actor_critic", "advantages", "    with torch.no_grad():\n        values = critic(batch.obs)",
      "    values = critic(batch.obs)", "the actor's loss reaches the critic's parameters"),
     ("actor_critic", "advantages", "return (targets - values) * batch.mask",
