@@ -188,7 +188,7 @@ def class_of(course: driver.Course) -> dict[str, tuple[str, str]]:
         "forges-actor_critic": ("actor_critic", prepend(notebook("actor_critic", "exercises"), {
             "fit_critic": SILENCE_ERRORS})),
         "breaks-actor_critic": ("actor_critic", prepend(notebook("actor_critic"), {
-            "advantages": "import os; os._exit(1)"})),
+            "train_actor_critic": "import os; os._exit(1)"})),
         "fakes-actor_critic": ("actor_critic", training_cheat(
             "actor_critic", "train_actor_critic")),
 
@@ -238,11 +238,7 @@ EXPECTED = {
     # --- variance: expected points ---
     # --- actor_critic: expected points ---
     "forges-actor_critic": "all 0",
-    "breaks-actor_critic": {  # the answers after the dead cell run; what needs it fails
-        "test_advantages": 0,
-        "test_train_actor_critic": 0,
-        "test_own_update": 0,
-    },
+    "breaks-actor_critic": {"test_train_actor_critic": 0, "test_own_update": 0},
     "fakes-actor_critic": {"test_train_actor_critic": 0, "test_own_update": 0},
 }
 
