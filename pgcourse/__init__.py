@@ -17,7 +17,6 @@ from typing import Any
 # Each public name, and the module that defines it. No module is named like a public name, so
 # importing a module never hides a function of the same name.
 _EXPORTS = {
-    "ValueNet": "pgcourse.actor_critic",
     "fit_values": "pgcourse.actor_critic",
     "rewards_to_go": "pgcourse.actor_critic",
     "td_targets": "pgcourse.actor_critic",
@@ -28,6 +27,7 @@ _EXPORTS = {
     "evaluate": "pgcourse.evaluation",
     "LinearSoftmaxPolicy": "pgcourse.policies",
     "MLPPolicy": "pgcourse.policies",
+    "ValueNet": "pgcourse.policies",
     "Progress": "pgcourse.progress",
     "Batch": "pgcourse.rollouts",
     "rollout": "pgcourse.rollouts",

@@ -1,7 +1,8 @@
-"""A learned state value V_phi(s) for policy gradients: the network, its fit, the TD target.
+"""A learned state value V_phi(s) for policy gradients: its fit, the TD target.
 
 Chapter 7 writes the training loops themselves; these are the pieces they share with its
-measurements and tests.
+measurements and tests. The network, ``pgcourse.policies.ValueNet``, lives with the policies:
+graded exercises build it too, and must not reach the fit or the target from here.
 """
 
 from __future__ import annotations
@@ -10,17 +11,6 @@ import torch
 from torch import nn
 
 from pgcourse.training import _returns_to_go
-
-
-class ValueNet(nn.Module):
-    """V_phi(s): a two-layer tanh network from an observation to one number."""
-
-    def __init__(self, obs_dim: int = 4, hidden: int = 64) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs).squeeze(-1)
 
 
 def td_targets(

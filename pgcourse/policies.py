@@ -1,7 +1,7 @@
-"""The two policies the course trains on CartPole: linear softmax and a small neural network.
+"""The networks the course trains on CartPole: two policies and a critic.
 
 Chapter 1 builds the linear softmax policy and chapter 5 the neural one; later chapters import
-them from here.
+them from here. Chapter 7 adds the critic, a network of the same shape as the neural policy.
 """
 
 from __future__ import annotations
@@ -38,3 +38,14 @@ class MLPPolicy(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> Categorical:
         return Categorical(logits=self.net(obs), validate_args=False)
+
+
+class ValueNet(nn.Module):
+    """V_phi(s): a two-layer tanh network from an observation to one number."""
+
+    def __init__(self, obs_dim: int = 4, hidden: int = 64) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).squeeze(-1)

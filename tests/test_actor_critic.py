@@ -5,7 +5,8 @@ import numpy as np
 import torch
 
 import pgcourse as pg
-from pgcourse.actor_critic import ValueNet, fit_values, td_targets
+from pgcourse.actor_critic import fit_values, td_targets
+from pgcourse.policies import ValueNet
 from pgcourse.tiny_mdp import estimator_moments, state_values, two_state_mdp
 
 THETA = torch.tensor([[0.2, -0.3], [0.1, 0.4], [-0.5, 0.2]], dtype=torch.float64)

@@ -140,6 +140,24 @@ MISTAKES = [
      "(scores**2).sum(axis=(1, 2, 3))", "square the sum over the steps"),
 
     # --- actor_critic: mistakes ---
+    ("actor_critic", "fit_critic", "        optimizer.zero_grad()\n", "",
+     "call optimizer.zero_grad() before each backward()"),
+    ("actor_critic", "fit_critic", ".sum() / mask.sum()", ".mean()", "all 6 entries"),
+    ("actor_critic", "fit_critic", "(mask * (critic(batch.obs) - targets) ** 2)",
+     "((critic(batch.obs) - targets) ** 2)", "multiply the squared errors by batch.mask"),
+    ("actor_critic", "advantages", "    with torch.no_grad():\n        values = critic(batch.obs)",
+     "    values = critic(batch.obs)", "the actor's loss reaches the critic's parameters"),
+    ("actor_critic", "advantages", "return (targets - values) * batch.mask",
+     "return targets - values", "padded steps must get 0"),
+    ("actor_critic", "one_step_targets", "* ~batch.terminated)",
+     "* torch.cat([batch.mask[:, 1:], torch.zeros_like(batch.mask[:, :1])], 1))",
+     "cut off by the time limit, not terminated"),
+    ("actor_critic", "one_step_targets", "next_values * ~batch.terminated", "next_values",
+     "after a terminal state nothing follows"),
+    ("actor_critic", "one_step_targets", "critic(batch.next_obs)", "critic(batch.obs)",
+     "the value of the next state"),
+    ("actor_critic", "one_step_targets", "gamma * next_values", "next_values",
+     "multiply V(s_(t+1)) by gamma"),
 
 ]  # fmt: skip
 
@@ -150,6 +168,7 @@ SLOW_TESTS = {
     # --- objective: slow tests ---
     # --- variance: slow tests ---
     # --- actor_critic: slow tests ---
+    "test_train_actor_critic",
 }
 
 

@@ -137,13 +137,14 @@ def edited_tests() -> str:
     return nbformat.writes(nb)
 
 
-def reinforce_cheat() -> str:
-    """Correct weights and loss, no training, and an evaluate that says it is solved."""
-    nb = notebook("reinforce")
-    cell_of(nb, "train_reinforce").source = (
+def training_cheat(assignment: str, loop: str) -> str:
+    """Correct answers before the training loop ``loop``, no training, and an evaluate that says
+    it is solved."""
+    nb = notebook(assignment)
+    cell_of(nb, loop).source = (
         "class Solved:\n    mean = 500.0\n\n\n"
         "def evaluate(policy, *args, **kwargs):\n    return Solved()\n\n\n"
-        "def train_reinforce(max_updates=300, seed=0):\n    return MLPPolicy(hidden=32), 5\n"
+        f"def {loop}(max_updates=300, seed=0):\n    return MLPPolicy(hidden=32), 5\n"
     )
     return nbformat.writes(nb)
 
@@ -172,7 +173,7 @@ def class_of(course: driver.Course) -> dict[str, tuple[str, str]]:
         "patches": ("score_function", replace(notebook("score_function", "exercises"), {
             "log_prob": PATCH_TESTS + "def log_prob(theta, s, a):\n    return 0.0\n"})),
         "escapes": ("score_function", prepend(notebook("score_function"), {"log_prob": escape})),
-        "fakes": ("reinforce", reinforce_cheat()),
+        "fakes": ("reinforce", training_cheat("reinforce", "train_reinforce")),
         "notjson": ("score_function", '{"cells": ['),
         "nometa": ("score_function", nbformat.writes(nbformat.v4.new_notebook(cells=[
             nbformat.v4.new_code_cell(cell_of(notebook("score_function"), "log_prob").source)]))),
@@ -196,6 +197,12 @@ def class_of(course: driver.Course) -> dict[str, tuple[str, str]]:
             "batch_baseline": "import os; os._exit(1)"})),
 
         # --- actor_critic: submissions ---
+        "forges-actor_critic": ("actor_critic", prepend(notebook("actor_critic", "exercises"), {
+            "fit_critic": SILENCE_ERRORS})),
+        "breaks-actor_critic": ("actor_critic", prepend(notebook("actor_critic"), {
+            "train_actor_critic": "import os; os._exit(1)"})),
+        "fakes-actor_critic": ("actor_critic", training_cheat(
+            "actor_critic", "train_actor_critic")),
 
     }  # fmt: skip
 
@@ -210,6 +217,7 @@ FULL = {
     # --- variance: automatic points ---
     "variance": 14,
     # --- actor_critic: automatic points ---
+    "actor_critic": 14,
 }
 # The points each test cell must get; cells not listed get their full points.
 EXPECTED = {
@@ -263,6 +271,9 @@ EXPECTED = {
         "test_optimal_baseline": 0,
     },
     # --- actor_critic: expected points ---
+    "forges-actor_critic": "all 0",
+    "breaks-actor_critic": {"test_train_actor_critic": 0, "test_own_update": 0},
+    "fakes-actor_critic": {"test_train_actor_critic": 0, "test_own_update": 0},
 }
 
 
@@ -345,6 +356,7 @@ def test_forged_passes_are_flagged(graded, tmp_path):
     for student in ("silences", "patches"):
         assert "tampering suspected" in outcomes[student].detail
     assert "test_train_reinforce" in outcomes["fakes"].detail
+    assert "test_train_actor_critic" in outcomes["fakes-actor_critic"].detail
     assert "tampering" not in outcomes["honest"].detail
     feedback = driver.feedback(course, student="silences")
     assert [o.ok for o in feedback] == [True]

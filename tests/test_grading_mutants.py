@@ -276,6 +276,52 @@ MUTANTS = [
      "(score_sq * returns).mean() / score_sq.mean()"),
 
     # --- actor_critic: mutants ---
+    # fit_critic
+    ("actor_critic", "fit_critic", "mean over all entries where the formula averages real steps",
+     ".sum() / mask.sum()", ".mean()"),
+    ("actor_critic", "fit_critic", "padded steps not masked",
+     "(mask * (critic(batch.obs) - targets) ** 2)", "((critic(batch.obs) - targets) ** 2)"),
+    ("actor_critic", "fit_critic", "no zero_grad: the gradients add up",
+     "        optimizer.zero_grad()\n", ""),
+    ("actor_critic", "fit_critic", "targets not detached (a full gradient, not a semi-gradient)",
+     "targets, mask = targets.detach(), batch.mask.float()", "mask = batch.mask.float()"),
+    ("actor_critic", "fit_critic", "loss returned after the last step",
+     "return float(loss.detach())",
+     "return float((mask * (critic(batch.obs) - targets) ** 2).sum() / mask.sum())"),
+    # advantages
+    ("actor_critic", "advantages", "no detach: the actor's loss trains the critic",
+     "    with torch.no_grad():\n        values = critic(batch.obs)",
+     "    values = critic(batch.obs)"),
+    ("actor_critic", "advantages", "wrong sign", "(targets - values)", "(values - targets)"),
+    ("actor_critic", "advantages", "padded steps not masked",
+     "return (targets - values) * batch.mask", "return targets - values"),
+    ("actor_critic", "advantages", "V(s_(t+1)) instead of V(s_t)",
+     "critic(batch.obs)", "critic(batch.next_obs)"),
+    # one_step_targets
+    ("actor_critic", "one_step_targets", "truncation treated as termination",
+     "* ~batch.terminated)",
+     "* torch.cat([batch.mask[:, 1:], torch.zeros_like(batch.mask[:, :1])], 1))"),
+    ("actor_critic", "one_step_targets", "termination bootstrapped",
+     "next_values * ~batch.terminated", "next_values"),
+    ("actor_critic", "one_step_targets", "V(s_t) instead of V(s_(t+1))",
+     "critic(batch.next_obs)", "critic(batch.obs)"),
+    ("actor_critic", "one_step_targets", "gamma missing",
+     "gamma * next_values", "next_values"),
+    ("actor_critic", "one_step_targets", "padded steps not masked",
+     "return (batch.rewards + gamma * next_values * ~batch.terminated) * batch.mask",
+     "return batch.rewards + gamma * next_values * ~batch.terminated"),
+    ("actor_critic", "one_step_targets", "targets not detached",
+     "    with torch.no_grad():\n        next_values = critic(batch.next_obs)",
+     "    next_values = critic(batch.next_obs)"),
+    # train_actor_critic
+    ("actor_critic", "train_actor_critic", "gradient ascent on the loss (wrong sign)",
+     "loss.backward()", "(-loss).backward()"),
+    ("actor_critic", "train_actor_critic", "recorded log-probabilities (no gradient)",
+     "log_probs = policy(batch.obs).log_prob(batch.actions)", "log_probs = batch.log_probs"),
+    ("actor_critic", "train_actor_critic",
+     "calls a library's training code instead of its own update",
+     "loss = -(log_probs * weights).sum() / batch.num_episodes",
+     "loss = library_update(policy, batch)"),
 
 ]  # fmt: skip
 

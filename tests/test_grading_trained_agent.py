@@ -138,7 +138,7 @@ def test_parameters_no_optimiser_step_made_are_counted(
 ):
     namespace = loop_that({**solution_namespace, "PRETRAINED": pretrained}, ending)
     run = worker.train_reinforce(namespace, max_updates=3, seed=5)
-    assert (run["steps"], run["loss_calls"]) == (3, 3)
+    assert (run["steps"], run["calls"]) == (3, 3)
     assert bool(run["unmade"]) == unmade, run["unmade"]
 
 
@@ -147,9 +147,47 @@ def test_a_useless_update_learns_nothing(solution_namespace):
     one = worker.train_reinforce(namespace, max_updates=1, seed=5, useless_update=True)
     three = worker.train_reinforce(namespace, max_updates=3, seed=5, useless_update=True)
     learned = worker.train_reinforce(namespace, max_updates=3, seed=5)
-    assert three["steps"] == 3 and three["loss_calls"] == 3
+    assert three["steps"] == 3 and three["calls"] == 3
     assert one["parameters"] == three["parameters"] != learned["parameters"]
     assert namespace["reinforce_loss"] is solution_namespace["reinforce_loss"]  # restored
+
+
+AC_SOLUTION = REPO / "solutions" / "actor_critic" / "actor_critic.ipynb"
+
+
+@pytest.fixture(scope="module")
+def actor_critic_namespace() -> dict:
+    """The actor-critic solution's setup and answer cells, run in this process."""
+    namespace: dict = {}
+    for code, _ in submission.program(nbformat.read(AC_SOLUTION, as_version=4)):
+        exec(code, namespace)
+    return namespace
+
+
+def test_the_critics_steps_are_not_updates_of_the_policy(actor_critic_namespace):
+    fit = actor_critic_namespace["fit_critic"]
+    run = worker.train_actor_critic(actor_critic_namespace, max_updates=3, seed=5)
+    assert (run["steps"], run["calls"], run["unmade"]) == (3, 3, 0)  # besides 45 of the critic
+    assert actor_critic_namespace["fit_critic"] is fit  # restored
+
+
+def test_steps_of_the_policy_inside_the_critics_fit_are_counted(actor_critic_namespace):
+    """A loop that also trains the policy through fit_critic, with the actor's optimiser."""
+    (cell,) = [
+        c
+        for c in nbformat.read(AC_SOLUTION, as_version=4).cells
+        if submission.grade_id(c) == "train_actor_critic"
+    ]
+    honest_step = "        actor_optimizer.step()\n"
+    assert honest_step in cell.source
+    sneaky = (
+        "        logits = lambda obs: policy(obs).logits[..., 0]\n"
+        "        fit_critic(logits, actor_optimizer, batch, weights, 10)\n"
+    )
+    mine = dict(actor_critic_namespace)
+    exec(cell.source.replace(honest_step, honest_step + sneaky), mine)
+    run = worker.train_actor_critic(mine, max_updates=2, seed=5)
+    assert run["steps"] == 2 * (1 + 10), run["steps"]
 
 
 # --- realistic attacks, graded end to end ------------------------------------------------------
@@ -194,7 +232,7 @@ def train_reinforce(max_updates=300, seed=0):
     envs.close()
     return policy, update
 """,
-        "even when the gradient of reinforce_loss is 0",
+        "even when reinforce_loss is multiplied by 0",
     ),
     # A loop that calls reinforce_loss once an update, then loads the weights at the end.
     "loads_at_end": (

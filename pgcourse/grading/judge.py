@@ -107,7 +107,7 @@ def loss_inputs(rng: np.random.Generator) -> list[dict[str, Any]]:
 
 
 def training_seed(rng: np.random.Generator) -> list[dict[str, Any]]:
-    """The exercise's budget and a seed drawn for this grading run: the loop must train from any
+    """The exercises' budget and a seed drawn for this grading run: the loop must train from any
     start, not only from the seed its visible test uses."""
     return [{"max_updates": TRAINING_UPDATES, "seed": int(rng.integers(2**31))}]
 
@@ -275,6 +275,52 @@ def trajectory_inputs(last: str) -> Inputs:
 
 # --- actor_critic: inputs ---
 
+
+def critic_episodes(rng: np.random.Generator, n: int) -> dict[str, Any]:
+    """:func:`padded_episodes` with the state after each step and whether it is terminal: the
+    longest episode is cut off by a time limit, the second falls, the others either."""
+    episodes = padded_episodes(rng, n)
+    mask = np.array(episodes["mask"])
+    last = mask & ~np.pad(mask[:, 1:], ((0, 0), (0, 1)))
+    falls = rng.random(n) < 0.5
+    falls[0], falls[1:2] = False, True
+    return {
+        **episodes,
+        "next_obs": (rng.normal(size=(*mask.shape, 4)) * mask[..., None]).tolist(),
+        "terminated": (last & falls[:, None]).tolist(),
+    }
+
+
+def critic_fit_inputs(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Targets on every entry, padded ones too (the fit must ignore those)."""
+    return [
+        {
+            "seed": int(rng.integers(2**31)),
+            "episodes": padded_episodes(rng, n),
+            "targets": normal(rng, n, 6, scale=3.0),
+            "num_steps": num_steps,
+            "lr": 0.1,
+        }
+        for n, num_steps in ((5, 1), (4, 3), (1, 2))
+    ]
+
+
+def advantage_inputs(rng: np.random.Generator) -> list[dict[str, Any]]:
+    return [
+        {"seed": int(rng.integers(2**31)), "episodes": padded_episodes(rng, n),
+         "targets": normal(rng, n, 6, scale=3.0)}
+        for n in (5, 1)
+    ]  # fmt: skip
+
+
+def one_step_inputs(rng: np.random.Generator) -> list[dict[str, Any]]:
+    episodes = critic_episodes(rng, 5)
+    return [
+        {"seed": int(rng.integers(2**31)), "episodes": episodes, "gamma": gamma}
+        for gamma in (0.9, 0.0, 1.0)
+    ]
+
+
 # --- the judge's clock ---------------------------------------------------------------------------
 
 
@@ -404,10 +450,15 @@ class Worker:
 # --- the checks ----------------------------------------------------------------------------------
 
 
-def uses_own_loss(value: Any) -> str | None:
-    if value["loss_calls"] < value["updates"] or value["updates"] < 1:
-        return f"{value['updates']} updates but {value['loss_calls']} calls of reinforce_loss"
-    return None
+def uses_own(function: str) -> Callable[[Any], str | None]:
+    """Accepts a training run that called the learner's ``function`` at least once an update."""
+
+    def accept(value: Any) -> str | None:
+        if value["calls"] < value["updates"] or value["updates"] < 1:
+            return f"{value['updates']} updates but {value['calls']} calls of {function}"
+        return None
+
+    return accept
 
 
 def uses_own_sampler(value: Any) -> str | None:
@@ -450,30 +501,33 @@ class TrainingCheck:
     run, returned within the budget on the judge's clock, after at most the budget of optimiser
     steps (counted in the worker, by torch's hooks), a policy whose every parameter value some
     optimiser step made, which balances the pole in the judge's own evaluation; and that the
-    same loop, with the same seed and as many updates but a ``reinforce_loss`` whose gradient is
-    0, does not balance it. Code in the worker can defeat all of this but the clock and the
-    evaluation, if it is written to (book/instructors.md, "the guarantee").
+    same loop, with the same seed and as many updates but the learner's function ``ablated``
+    (the loss, or the weights of its log-probabilities) multiplied by 0, which makes the
+    policy's gradient 0, does not balance it. Code in the worker can defeat all of this but the
+    clock and the evaluation, if it is written to (book/instructors.md, "the guarantee").
     """
 
     inputs: Inputs
-    adapter: str = "train_reinforce"
+    adapter: str = "train_reinforce"  # runs the loop: see pgcourse.grading.worker.train_loop
+    ablated: str = "reinforce_loss"
+    seconds: float = TRAINING_SECONDS
     compared = False
 
     def problem(self, worker: Worker, args: dict[str, Any], expected: Any) -> str | None:
         worker.ready()  # restarting a worker is not training: it is not timed
         start = time.monotonic()
-        answer = worker.call(self.adapter, args, TRAINING_SECONDS)
+        answer = worker.call(self.adapter, args, self.seconds)
         seconds = time.monotonic() - start
         if "value" not in answer:
-            return f"{answer.get('error', 'no answer')} (the budget is {TRAINING_SECONDS:.0f} s)"
+            return f"{answer.get('error', 'no answer')} (the budget is {self.seconds:.0f} s)"
         run = answer["value"]
-        steps = int(run["steps"])
-        if seconds > TRAINING_SECONDS:
-            return f"training took {seconds:.0f} s; the budget is {TRAINING_SECONDS:.0f} s"
+        steps, budget = int(run["steps"]), args["max_updates"]
+        if seconds > self.seconds:
+            return f"training took {seconds:.0f} s; the budget is {self.seconds:.0f} s"
         if steps < 1:
             return "no optimiser step was taken: each update must call optimizer.step()"
-        if steps > TRAINING_UPDATES:
-            return f"{steps} optimiser steps; the budget is {TRAINING_UPDATES} updates"
+        if steps > budget:
+            return f"{steps} optimiser steps; the budget is {budget} updates"
         if run["unmade"]:
             return (
                 "the trained policy holds parameters that no optimiser step made: weights "
@@ -483,11 +537,11 @@ class TrainingCheck:
         if problem:
             return problem
         useless = {**args, "max_updates": steps, "useless_update": True}
-        ablated = worker.call(self.adapter, useless, TRAINING_SECONDS)
+        ablated = worker.call(self.adapter, useless, self.seconds)
         if "value" in ablated and agent_problem(ablated["value"]["parameters"]) is None:
             return (
-                "it balances the pole even when the gradient of reinforce_loss is 0: the agent "
-                "does not come from your update"
+                f"it balances the pole even when {self.ablated} is multiplied by 0, which makes "
+                "the policy's gradient 0: the agent does not come from your update"
             )
         return None
 
@@ -531,7 +585,7 @@ CHECKS: dict[str, dict[str, Check | TrainingCheck]] = {
     "reinforce": {
         "test_reinforce_weights": Check("reinforce_weights", weight_inputs, 1e-4),
         "test_reinforce_loss": Check("reinforce_loss", loss_inputs, 1e-4),
-        "test_own_update": Check("train_reinforce", train(2, 1), accept=uses_own_loss),
+        "test_own_update": Check("train_reinforce", train(2, 1), accept=uses_own("reinforce_loss")),
         "test_train_reinforce": TrainingCheck(training_seed),
     },
     # --- stochastic_policy: checks ---
@@ -563,6 +617,15 @@ CHECKS: dict[str, dict[str, Check | TrainingCheck]] = {
         "test_optimal_baseline": Check("optimal_baseline", trajectory_inputs("rewards")),
     },
     # --- actor_critic: checks ---
+    "actor_critic": {
+        "test_fit_critic": Check("fit_critic", critic_fit_inputs, 1e-4),
+        "test_advantages": Check("advantages", advantage_inputs, 1e-4),
+        "test_one_step_targets": Check("one_step_targets", one_step_inputs, 1e-4),
+        "test_own_update": Check("train_actor_critic", train(2, 1), accept=uses_own("advantages")),
+        "test_train_actor_critic": TrainingCheck(
+            training_seed, "train_actor_critic", ablated="advantages"
+        ),
+    },
 }
 
 

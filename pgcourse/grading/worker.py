@@ -14,6 +14,7 @@ numbers it sends back.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -104,10 +105,15 @@ def reinforce_loss(ns: Namespace, theta: list, episodes: dict, weights: list) ->
 
 class Steps:
     """The optimiser steps taken while recording (torch's global step hooks), and every value a
-    stepped parameter held after a step, or before its first: the values training made."""
+    stepped parameter held after a step, or before its first: the values training made.
+
+    Steps taken while ``aside`` is positive (inside the fit of a critic) train another network:
+    they count only if they stepped the policy after all (:meth:`of`)."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.aside = 0
+        self.aside_steps: list[set[int]] = []  # the ids of the parameters each such step moved
         self.made: set[bytes] = set()
         self.stepped: dict[int, torch.Tensor] = {}  # by id, kept alive so that ids stay unique
         self.foreign = 0  # values found at a step that no step made
@@ -125,8 +131,16 @@ class Steps:
                 self.foreign += 1
 
     def after(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
-        self.count += 1
+        if self.aside:
+            self.aside_steps.append({id(parameter) for parameter in parameters_of(optimizer)})
+        else:
+            self.count += 1
         self.made.update(self.value(parameter) for parameter in parameters_of(optimizer))
+
+    def of(self, policy: torch.nn.Module) -> int:
+        """The steps that may have trained ``policy``: all but those taken aside on others."""
+        ids = {id(parameter) for parameter in policy.parameters()}
+        return self.count + sum(bool(ids & stepped) for stepped in self.aside_steps)
 
     def unmade(self, tensors: Any) -> int:
         """How many of ``tensors`` hold, or held at a step, a value that no step made."""
@@ -137,45 +151,69 @@ def parameters_of(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"]]
 
 
-def train_reinforce(
-    ns: Namespace, max_updates: int, seed: int, useless_update: bool = False
+def train_loop(
+    ns: Namespace,
+    loop: str,
+    update: str,
+    max_updates: int,
+    seed: int,
+    useless_update: bool = False,
+    aside: str | None = None,
 ) -> Any:
-    """Train with the notebook's ``train_reinforce``; send the trained parameters, the updates it
-    returned, the optimiser steps and calls of ``reinforce_loss`` counted here, and how many of
-    the returned tensors hold values no optimiser step made (weights loaded from elsewhere).
+    """Train with the notebook's function ``loop``; send the trained parameters, the updates it
+    returned, the optimiser steps and calls of the notebook's ``update`` counted here, and how
+    many of the returned tensors hold values no optimiser step made (weights loaded from
+    elsewhere). Steps taken inside the notebook's ``aside`` (a critic's fit) are not updates.
 
-    With ``useless_update``, ``reinforce_loss`` returns its loss times 0, whose gradient is 0: no
-    step can learn, so an agent that solves anyway did not come from the update.
+    With ``useless_update``, ``update`` (the loss, or the weights of its log-probabilities)
+    returns its value times 0, which makes the policy's gradient 0: no step can learn, so an
+    agent that solves anyway did not come from the update.
     """
     from torch.optim.optimizer import (
         register_optimizer_step_post_hook,
         register_optimizer_step_pre_hook,
     )
 
-    loss_function, calls, steps = ns["reinforce_loss"], [0], Steps()
+    originals, calls, steps = {name: ns[name] for name in (update, aside) if name}, [0], Steps()
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
-        loss = loss_function(*args, **kwargs)
-        return loss * 0 if useless_update else loss
+        value = originals[update](*args, **kwargs)
+        return value * 0 if useless_update else value
+
+    def apart(*args: Any, **kwargs: Any) -> Any:
+        steps.aside += 1
+        try:
+            return originals[aside](*args, **kwargs)
+        finally:
+            steps.aside -= 1
 
     hooks = [register_optimizer_step_pre_hook(steps.before)]
     hooks.append(register_optimizer_step_post_hook(steps.after))
-    ns["reinforce_loss"] = counted
+    ns[update] = counted
+    if aside:
+        ns[aside] = apart
     try:
-        policy, updates = ns["train_reinforce"](max_updates=max_updates, seed=seed)
+        policy, updates = ns[loop](max_updates=max_updates, seed=seed)
     finally:
-        ns["reinforce_loss"] = loss_function
+        ns.update(originals)
         for hook in hooks:
             hook.remove()
     state = policy.state_dict()
     return {
         "updates": int(updates),
-        "loss_calls": calls[0],
-        "steps": steps.count,
+        "calls": calls[0],
+        "steps": steps.of(policy),
         "unmade": steps.unmade(state.values()),
         "parameters": {name: numbers(tensor) for name, tensor in state.items()},
     }
+
+
+def train_reinforce(
+    ns: Namespace, max_updates: int, seed: int, useless_update: bool = False
+) -> Any:
+    """:func:`train_loop` on ``train_reinforce``, whose update is ``reinforce_loss``."""
+    return train_loop(ns, "train_reinforce", "reinforce_loss", max_updates, seed, useless_update)
 
 
 # --- stochastic_policy: adapters ---
@@ -284,6 +322,58 @@ def optimal_baseline(ns: Namespace, prob: list, scores: list, rewards: list) -> 
 
 # --- actor_critic: adapters ---
 
+
+def critic_of(seed: int) -> Any:
+    """A small ``ValueNet`` whose weights ``seed`` draws, the same in every process."""
+    from pgcourse import ValueNet
+
+    torch.manual_seed(seed)
+    return ValueNet(hidden=8)
+
+
+def bootstrap_batch_of(episodes: dict[str, Any]) -> Any:
+    """:func:`batch_of`, with the state after each step and whether it is terminal."""
+    return dataclasses.replace(
+        batch_of(episodes),
+        next_obs=torch.tensor(episodes["next_obs"], dtype=torch.float32),
+        terminated=torch.tensor(episodes["terminated"], dtype=torch.bool),
+    )
+
+
+def fit_critic(
+    ns: Namespace, seed: int, episodes: dict, targets: list, num_steps: int, lr: float
+) -> Any:
+    """The loss the notebook's fit returns, and the fitted critic's values, by plain SGD (Adam's
+    first steps hardly depend on the loss's scale, so they would hide a sum for a mean)."""
+    critic, batch = critic_of(seed), batch_of(episodes)
+    optimizer = torch.optim.SGD(critic.parameters(), lr=lr)
+    loss = ns["fit_critic"](critic, optimizer, batch, torch.tensor(targets), num_steps)
+    with torch.no_grad():
+        values = critic(batch.obs)
+    return {"loss": numbers(loss), "values": numbers(values)}
+
+
+def advantages(ns: Namespace, seed: int, episodes: dict, targets: list) -> Any:
+    """The advantages, and whether they are free of the critic's gradient (1) or not (0)."""
+    got = ns["advantages"](critic_of(seed), batch_of(episodes), torch.tensor(targets))
+    return {"advantages": numbers(got), "detached": numbers(not got.requires_grad)}
+
+
+def one_step_targets(ns: Namespace, seed: int, episodes: dict, gamma: float) -> Any:
+    got = ns["one_step_targets"](critic_of(seed), bootstrap_batch_of(episodes), gamma)
+    return {"targets": numbers(got), "detached": numbers(not got.requires_grad)}
+
+
+def train_actor_critic(
+    ns: Namespace, max_updates: int, seed: int, useless_update: bool = False
+) -> Any:
+    """:func:`train_loop` on ``train_actor_critic``: its update is the ``advantages`` that
+    weight the actor's log-probabilities, and the steps of ``fit_critic`` train the critic."""
+    return train_loop(
+        ns, "train_actor_critic", "advantages", max_updates, seed, useless_update, "fit_critic"
+    )
+
+
 ADAPTERS: dict[str, Callable[..., Any]] = {
     f.__name__: f
     for f in (
@@ -313,6 +403,10 @@ ADAPTERS: dict[str, Callable[..., Any]] = {
         exact_moments,
         optimal_baseline,
         # --- actor_critic: adapters ---
+        fit_critic,
+        advantages,
+        one_step_targets,
+        train_actor_critic,
     )
 }
 
