@@ -62,7 +62,7 @@ MISTAKES = [
      "not over all 9 entries"),
     ("reinforce", "reinforce_loss", ".sum() / batch.num_episodes", ".sum()",
      "batch.num_episodes"),
-    # --- stochastic_policy: mistakes ---
+    # stochastic_policy
     ("stochastic_policy", "softmax", "exps.sum(axis=-1, keepdims=True)",
      "exps.sum(axis=0, keepdims=True)", "not each column"),
     ("stochastic_policy", "softmax", "return exps / exps.sum(axis=-1, keepdims=True)",
@@ -82,7 +82,7 @@ MISTAKES = [
     ("stochastic_policy", "episode_return", "done = terminated or truncated",
      "done = terminated", "at most 500 steps"),
 
-    # --- objective: mistakes ---
+    # objective
     ("objective", "exact_objective", "gamma**t * rewards[s, a]", "gamma ** (t + 1) * rewards[s, a]",
      "r_0 is not discounted"),
     ("objective", "exact_objective", "initial[tau[0][0]], 0.0", "1.0, 0.0",
@@ -110,7 +110,7 @@ MISTAKES = [
     ("objective", "central_difference_errors", "np.abs(gradient - exact).max()",
      "(gradient - exact).max()", "take np.abs"),
 
-    # --- variance: mistakes ---
+    # variance
     ("variance", "reward_to_go_weights", "    if gamma_t:\n", "    if True:\n",
      "you discounted from the episode's start"),
     ("variance", "reward_to_go_weights", "reversed(range(", "(range(", "loop backwards"),
@@ -139,7 +139,7 @@ MISTAKES = [
     ("variance", "optimal_baseline", "(scores.sum(axis=1) ** 2).sum(axis=(1, 2))",
      "(scores**2).sum(axis=(1, 2, 3))", "square the sum over the steps"),
 
-    # --- actor_critic: mistakes ---
+    # actor_critic
     ("actor_critic", "fit_critic", "        optimizer.zero_grad()\n", "",
      "call optimizer.zero_grad() before each backward()"),
     ("actor_critic", "fit_critic", ".sum() / mask.sum()", ".mean()", "all 6 entries"),
@@ -164,10 +164,7 @@ MISTAKES = [
 # Tests that train an agent: run by the grading tests instead.
 SLOW_TESTS = {
     "test_train_reinforce",
-    # --- stochastic_policy: slow tests ---
-    # --- objective: slow tests ---
-    # --- variance: slow tests ---
-    # --- actor_critic: slow tests ---
+    # actor_critic
     "test_train_actor_critic",
 }
 

@@ -114,7 +114,7 @@ def test_broken_submissions_are_reported_and_the_rest_graded(graded):
 def test_feedback_and_grades_export(graded, tmp_path):
     course, _ = graded
     outcomes = driver.feedback(course, jobs=2, student="solution")
-    assert [o.ok for o in outcomes] == [True, True]
+    assert [o.ok for o in outcomes] == [True] * len(ASSIGNMENTS)
     for assignment in ASSIGNMENTS:
         html = course.root / "feedback" / "solution" / assignment / f"{assignment}.html"
         assert "test_" in html.read_text()

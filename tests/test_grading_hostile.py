@@ -178,25 +178,25 @@ def class_of(course: driver.Course) -> dict[str, tuple[str, str]]:
         "nometa": ("score_function", nbformat.writes(nbformat.v4.new_notebook(cells=[
             nbformat.v4.new_code_cell(cell_of(notebook("score_function"), "log_prob").source)]))),
     } | {"blank": ("score_function", blank)} | {
-        # --- stochastic_policy: submissions ---
+        # stochastic_policy
         "forges-stochastic_policy": ("stochastic_policy", prepend(
             notebook("stochastic_policy", "exercises"), {"softmax": SILENCE_ERRORS})),
         "breaks-stochastic_policy": ("stochastic_policy", prepend(notebook("stochastic_policy"), {
             "sequence_log_prob": "import os; os._exit(1)"})),
 
-        # --- objective: submissions ---
+        # objective
         "forges-objective": ("objective", prepend(notebook("objective", "exercises"), {
             "exact_objective": SILENCE_ERRORS})),
         "breaks-objective": ("objective", prepend(notebook("objective"), {
             "central_difference_gradient": "import os; os._exit(1)"})),
 
-        # --- variance: submissions ---
+        # variance
         "forges-variance": ("variance", prepend(notebook("variance", "exercises"), {
             "reward_to_go_weights": SILENCE_ERRORS})),
         "breaks-variance": ("variance", prepend(notebook("variance"), {
             "batch_baseline": "import os; os._exit(1)"})),
 
-        # --- actor_critic: submissions ---
+        # actor_critic
         "forges-actor_critic": ("actor_critic", prepend(notebook("actor_critic", "exercises"), {
             "fit_critic": SILENCE_ERRORS})),
         "breaks-actor_critic": ("actor_critic", prepend(notebook("actor_critic"), {
@@ -210,13 +210,9 @@ def class_of(course: driver.Course) -> dict[str, tuple[str, str]]:
 FULL = {
     "score_function": 18,
     "reinforce": 11,
-    # --- stochastic_policy: automatic points ---
     "stochastic_policy": 14,
-    # --- objective: automatic points ---
     "objective": 16,
-    # --- variance: automatic points ---
     "variance": 14,
-    # --- actor_critic: automatic points ---
     "actor_critic": 14,
 }
 # The points each test cell must get; cells not listed get their full points.
@@ -248,7 +244,7 @@ EXPECTED = {
     "escapes": {},
     "fakes": {"test_train_reinforce": 0, "test_own_update": 0},
     "blank": "all 0",
-    # --- stochastic_policy: expected points ---
+    # stochastic_policy
     "forges-stochastic_policy": "all 0",
     # The kernel dies in sequence_log_prob: its test and the cells after it are never run.
     "breaks-stochastic_policy": {
@@ -256,21 +252,21 @@ EXPECTED = {
         "test_episode_return": 0,
         "test_own_code": 0,
     },
-    # --- objective: expected points ---
+    # objective
     "forges-objective": "all 0",
     "breaks-objective": {
         "test_central_difference": 0,
         "test_common_random_numbers": 0,
         "test_central_difference_errors": 0,
     },
-    # --- variance: expected points ---
+    # variance
     "forges-variance": "all 0",
     "breaks-variance": {
         "test_batch_baseline": 0,
         "test_exact_moments": 0,
         "test_optimal_baseline": 0,
     },
-    # --- actor_critic: expected points ---
+    # actor_critic
     "forges-actor_critic": "all 0",
     "breaks-actor_critic": {"test_train_actor_critic": 0, "test_own_update": 0},
     "fakes-actor_critic": {"test_train_actor_critic": 0, "test_own_update": 0},

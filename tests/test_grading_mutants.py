@@ -104,7 +104,7 @@ MUTANTS = [
     ("reinforce", "train_reinforce", "calls a library's training code instead of its own update",
      "loss = reinforce_loss(policy, batch, reinforce_weights(batch))",
      "loss = library_update(policy, batch)"),
-    # --- stochastic_policy: mutants ---
+    # stochastic_policy
     # softmax
     ("stochastic_policy", "softmax", "unstable softmax overflows on large logits",
      "shifted = logits - logits.max(axis=-1, keepdims=True)", "shifted = logits"),
@@ -159,7 +159,7 @@ MUTANTS = [
      "int(__import__('pgcourse.rollouts').rollouts.sample_by_inverse_cdf(\n"
      "            torch.tensor(probs), torch.tensor([rng.random()])))"),
 
-    # --- objective: mutants ---
+    # objective
     # exact_objective
     ("objective", "exact_objective", "every reward discounted once too often",
      "gamma**t * rewards[s, a]", "gamma ** (t + 1) * rewards[s, a]"),
@@ -219,7 +219,7 @@ MUTANTS = [
     ("objective", "central_difference_errors", "the first delta used for every delta",
      "theta, delta, seed=0)", "theta, deltas[0], seed=0)"),
 
-    # --- variance: mutants ---
+    # variance
     # reward_to_go_weights
     ("variance", "reward_to_go_weights", "gamma^k instead of gamma^(k - t)",
      "    if gamma_t:\n", "    if True:\n"),
@@ -275,7 +275,7 @@ MUTANTS = [
      "(prob * score_sq * returns).sum() / (prob * score_sq).sum()",
      "(score_sq * returns).mean() / score_sq.mean()"),
 
-    # --- actor_critic: mutants ---
+    # actor_critic
     # fit_critic
     ("actor_critic", "fit_critic", "mean over all entries where the formula averages real steps",
      ".sum() / mask.sum()", ".mean()"),

@@ -112,7 +112,7 @@ def training_seed(rng: np.random.Generator) -> list[dict[str, Any]]:
     return [{"max_updates": TRAINING_UPDATES, "seed": int(rng.integers(2**31))}]
 
 
-# --- stochastic_policy: inputs ---
+# --- the judge's inputs for stochastic_policy ----------------------------------------------------
 def preferences(rng: np.random.Generator) -> list[dict[str, Any]]:
     """One state, a batch, a single action and tied preferences."""
     logits = [normal(rng, 3, scale=3), normal(rng, 6, 4, scale=3), normal(rng, 1), [[2.0] * 3]]
@@ -175,7 +175,7 @@ def sampled_episode(rng: np.random.Generator) -> list[dict[str, Any]]:
     return [{"theta": normal(rng, 4, 2), "seed": int(rng.integers(2**31)), "sample_seed": 0}]
 
 
-# --- objective: inputs ---
+# --- the judge's inputs for objective ------------------------------------------------------------
 
 
 def random_mdp(
@@ -226,7 +226,7 @@ def delta_lists(rng: np.random.Generator) -> list[dict[str, Any]]:
     return [{"theta": normal(rng, 3, 2), "deltas": [0.5, 0.2, 0.1, 0.05], "gamma": 0.9}]
 
 
-# --- variance: inputs ---
+# --- the judge's inputs for variance -------------------------------------------------------------
 
 
 def padded_rewards(rng: np.random.Generator, n: int) -> dict[str, Any]:
@@ -273,7 +273,7 @@ def trajectory_inputs(last: str) -> Inputs:
     return lambda rng: [case(rng, 64, 3, 3, 2), case(rng, 10, 4, 2, 3), case(rng, 1, 1, 2, 2)]
 
 
-# --- actor_critic: inputs ---
+# --- the judge's inputs for actor_critic ---------------------------------------------------------
 
 
 def critic_episodes(rng: np.random.Generator, n: int) -> dict[str, Any]:
@@ -588,7 +588,6 @@ CHECKS: dict[str, dict[str, Check | TrainingCheck]] = {
         "test_own_update": Check("train_reinforce", train(2, 1), accept=uses_own("reinforce_loss")),
         "test_train_reinforce": TrainingCheck(training_seed),
     },
-    # --- stochastic_policy: checks ---
     "stochastic_policy": {
         "test_softmax": Check("softmax", preferences),
         "test_softmax_large_logits": Check("softmax", large_preferences),
@@ -598,7 +597,6 @@ CHECKS: dict[str, dict[str, Check | TrainingCheck]] = {
         "test_episode_return": Check("episode_return", episodes),
         "test_own_code": Check("own_sampling", sampled_episode, accept=uses_own_sampler),
     },
-    # --- objective: checks ---
     "objective": {
         "test_exact_objective": Check("exact_objective", tiny_mdps),
         "test_exact_objective_other_mdp": Check("exact_objective", other_mdps),
@@ -608,7 +606,6 @@ CHECKS: dict[str, dict[str, Check | TrainingCheck]] = {
         "test_common_random_numbers": Check("central_difference_gradient", nudged_thetas),
         "test_central_difference_errors": Check("central_difference_errors", delta_lists, 1e-9),
     },
-    # --- variance: checks ---
     "variance": {
         "test_reward_to_go_weights": Check("reward_to_go_weights", to_go_inputs(False), 1e-4),
         "test_reward_to_go_gamma_t": Check("reward_to_go_weights", to_go_inputs(True), 1e-4),
@@ -616,7 +613,6 @@ CHECKS: dict[str, dict[str, Check | TrainingCheck]] = {
         "test_exact_moments": Check("exact_moments", trajectory_inputs("weights")),
         "test_optimal_baseline": Check("optimal_baseline", trajectory_inputs("rewards")),
     },
-    # --- actor_critic: checks ---
     "actor_critic": {
         "test_fit_critic": Check("fit_critic", critic_fit_inputs, 1e-4),
         "test_advantages": Check("advantages", advantage_inputs, 1e-4),

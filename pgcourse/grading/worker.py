@@ -216,7 +216,7 @@ def train_reinforce(
     return train_loop(ns, "train_reinforce", "reinforce_loss", max_updates, seed, useless_update)
 
 
-# --- stochastic_policy: adapters ---
+# --- adapters of stochastic_policy ---------------------------------------------------------------
 def softmax(ns: Namespace, logits: list) -> Any:
     return numbers(ns["softmax"](np.array(logits)))
 
@@ -248,7 +248,7 @@ def own_sampling(ns: Namespace, theta: list, seed: int, sample_seed: int) -> Any
     return {"library_modules": sorted(library_modules), "sampler_calls": sampler_calls()}
 
 
-# --- objective: adapters ---
+# --- adapters of objective -----------------------------------------------------------------------
 
 
 def exact_objective(
@@ -299,7 +299,7 @@ def central_difference_errors(ns: Namespace, theta: list, deltas: list, gamma: f
     return numbers(ns["central_difference_errors"](J, np.array(theta), exact, np.array(deltas)))
 
 
-# --- variance: adapters ---
+# --- adapters of variance ------------------------------------------------------------------------
 
 
 def reward_to_go_weights(ns: Namespace, episodes: dict, gamma: float, gamma_t: bool) -> Any:
@@ -320,7 +320,7 @@ def optimal_baseline(ns: Namespace, prob: list, scores: list, rewards: list) -> 
     return numbers(ns["optimal_baseline"](np.array(prob), np.array(scores), np.array(rewards)))
 
 
-# --- actor_critic: adapters ---
+# --- adapters of actor_critic --------------------------------------------------------------------
 
 
 def critic_of(seed: int) -> Any:
@@ -386,23 +386,19 @@ ADAPTERS: dict[str, Callable[..., Any]] = {
         reinforce_weights,
         reinforce_loss,
         train_reinforce,
-        # --- stochastic_policy: adapters ---
         softmax,
         sample_action,
         sequence_log_prob,
         episode_return,
         own_sampling,
-        # --- objective: adapters ---
         exact_objective,
         monte_carlo_interval,
         central_difference_gradient,
         central_difference_errors,
-        # --- variance: adapters ---
         reward_to_go_weights,
         batch_baseline,
         exact_moments,
         optimal_baseline,
-        # --- actor_critic: adapters ---
         fit_critic,
         advantages,
         one_step_targets,
