@@ -159,6 +159,8 @@ ALLOWED_PGCOURSE_MODULES = frozenset(
         "pgcourse.plotting",
     }
 )
+# ... and those a learner's own sampler and episode may call: no sampling or evaluation.
+ALLOWED_WITHOUT_SAMPLING = ALLOWED_PGCOURSE_MODULES - {"pgcourse.rollouts", "pgcourse.evaluation"}
 
 
 @contextmanager
