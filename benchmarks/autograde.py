@@ -134,10 +134,10 @@ def main() -> None:
     assert len(first) == len(assignments) * args.students, first
     assert all(g == first for g in grades.values()), "executors gave different grades"
     print(f"{args.students} submissions per assignment; identical grades with {', '.join(names)}")
-    print(f"\n{'assignment':<16}{'executor':<10}{'wall s':>8}{'sub/min':>9}{'CPU s/sub':>11}")
+    print(f"\n{'assignment':<19}{'executor':<10}{'wall s':>8}{'sub/min':>9}{'CPU s/sub':>11}")
     for assignment, name, wall, cpu in rows:
         print(
-            f"{assignment:<16}{name:<10}{wall:>8.0f}{args.students / wall * 60:>9.1f}"
+            f"{assignment:<19}{name:<10}{wall:>8.0f}{args.students / wall * 60:>9.1f}"
             f"{cpu / args.students:>11.2f}"
         )
     walls = {(a, n): w for a, n, w, _ in rows}
