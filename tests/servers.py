@@ -103,6 +103,14 @@ def clean_environment() -> dict[str, str]:
             "LANG": "C.UTF-8"}  # fmt: skip
 
 
+def killed_with_this_process(command: list[str]) -> list[str]:
+    """``command`` run through pgcourse's orphanless launcher: a test run that is killed takes
+    its servers with it instead of leaving them running (the ``finally`` below never runs)."""
+    program = shutil.which(command[0]) or command[0]
+    launcher = [sys.executable, "-m", "pgcourse.grading.orphanless", str(os.getpid())]
+    return [*launcher, program, *command[1:]]
+
+
 @contextlib.contextmanager
 def dask_cluster(workers: int = 2, cores: Sequence[int] | None = None) -> Iterator[DaskCluster]:
     """``dask scheduler`` and ``workers`` times ``dask worker --nthreads 1 --no-nanny``, each
@@ -112,8 +120,8 @@ def dask_cluster(workers: int = 2, cores: Sequence[int] | None = None) -> Iterat
     env = clean_environment()
     log = tempfile.TemporaryFile()
     scheduler = subprocess.Popen(
-        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-         "--no-dashboard"],
+        killed_with_this_process([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1",
+                                  "--port", str(port), "--no-dashboard"]),
         env=env, stdout=log, stderr=log, start_new_session=True,
     )  # fmt: skip
     cluster = DaskCluster(address, scheduler)
@@ -123,18 +131,20 @@ def dask_cluster(workers: int = 2, cores: Sequence[int] | None = None) -> Iterat
             pin = ["taskset", "-c", str(cores[number])] if cores else []
             cluster.workers.append(
                 subprocess.Popen(
-                    [
-                        *pin,
-                        str(BIN / "dask"),
-                        "worker",
-                        address,
-                        "--nthreads",
-                        "1",
-                        "--no-nanny",
-                        "--no-dashboard",
-                        "--name",
-                        f"worker-{number}",
-                    ],
+                    killed_with_this_process(
+                        [
+                            *pin,
+                            str(BIN / "dask"),
+                            "worker",
+                            address,
+                            "--nthreads",
+                            "1",
+                            "--no-nanny",
+                            "--no-dashboard",
+                            "--name",
+                            f"worker-{number}",
+                        ]
+                    ),
                     env=env,
                     cwd=ROOT,
                     stdout=log,

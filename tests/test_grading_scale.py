@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
-from servers import dask_cluster, postgres
+from servers import dask_cluster, killed_with_this_process, postgres
 from test_grading_hostile import class_of
 from test_grading_mutants import MUTANTS, mutate
 
@@ -53,7 +53,9 @@ def mixed_class(folder: Path) -> driver.Course:
 def grading(course: driver.Course, *args: str, env: dict | None = None) -> subprocess.Popen:
     """The instructor's command on ``course``, started in the background."""
     return subprocess.Popen(
-        [sys.executable, "-m", "pgcourse.grading", "--root", str(course.root), *args],
+        killed_with_this_process(
+            [sys.executable, "-m", "pgcourse.grading", "--root", str(course.root), *args]
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
