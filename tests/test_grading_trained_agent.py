@@ -83,13 +83,17 @@ def test_malformed_answers_are_wrong_answers(got):
 # --- what the worker reports about a training run ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def solution_namespace() -> dict:
-    """The solution's setup and answer cells, run in this process."""
+def program_namespace(path: Path) -> dict:
+    """A solution notebook's setup and answer cells, run in this process."""
     namespace: dict = {}
-    for code, _ in submission.program(nbformat.read(SOLUTION, as_version=4)):
+    for code, _ in submission.program(nbformat.read(path, as_version=4)):
         exec(code, namespace)
     return namespace
+
+
+@pytest.fixture(scope="module")
+def solution_namespace() -> dict:
+    return program_namespace(SOLUTION)
 
 
 @pytest.fixture(scope="module")
@@ -157,11 +161,7 @@ AC_SOLUTION = REPO / "solutions" / "actor_critic" / "actor_critic.ipynb"
 
 @pytest.fixture(scope="module")
 def actor_critic_namespace() -> dict:
-    """The actor-critic solution's setup and answer cells, run in this process."""
-    namespace: dict = {}
-    for code, _ in submission.program(nbformat.read(AC_SOLUTION, as_version=4)):
-        exec(code, namespace)
-    return namespace
+    return program_namespace(AC_SOLUTION)
 
 
 def test_the_critics_steps_are_not_updates_of_the_policy(actor_critic_namespace):
