@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lint clean
+.PHONY: book catalogs test lint clean
 
 # The virtual environment is rebuilt only when the pinned requirements change.
 $(STAMP): requirements.txt pyproject.toml
@@ -14,9 +14,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
+# Both editions, English and Chinese (book/build.py); `make catalogs` brings the Chinese
+# edition's catalogs up to date with the English pages, for translating.
 book: $(STAMP)
-	$(BIN)/jupyter-book build . -W -n --keep-going
-	@echo "The book is at $(CURDIR)/_build/html/index.html"
+	$(BIN)/python book/build.py
+
+catalogs: $(STAMP)
+	$(BIN)/python book/build.py catalogs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
