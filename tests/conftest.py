@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 # Modules that use the built book share one build (the session fixture below).
-BOOK_MODULES = {"test_book", "test_browser"}
+BOOK_MODULES = {"test_book", "test_browser", "test_translation"}
 # The scopes that take minutes, longest first: they start before the many short ones, so that
 # no worker begins a long one when the others are nearly done.
 LONGEST_FIRST = [
@@ -51,9 +51,10 @@ def pytest_xdist_make_scheduler(config, log):
 
 @pytest.fixture(scope="session")
 def book_build():
-    """Build the book once per test session; the execution cache makes a rebuild fast."""
+    """Build both editions of the book once per test session, as `make book` does; the
+    execution cache makes a rebuild fast."""
     result = subprocess.run(
-        [str(BIN / "jupyter-book"), "build", ".", "-W", "-n", "--keep-going"],
+        [str(BIN / "python"), "book/build.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,

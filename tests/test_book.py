@@ -1,10 +1,12 @@
-"""The book builds with execution and without a single warning; notebooks carry no outputs."""
+"""The book builds, both editions, with execution and without a single warning; notebooks carry
+no outputs."""
 
 import json
 import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,38 +20,45 @@ def toc_files() -> list[str]:
     return files
 
 
+EDITIONS = {"English": ROOT / "_build/html", "Chinese": ROOT / "_build/html/zh"}
+
+
 def test_book_builds_without_warnings(book_build):
     log = book_build.stdout + book_build.stderr
-    assert book_build.returncode == 0, f"jupyter-book build failed:\n{log[-6000:]}"
+    assert book_build.returncode == 0, f"the book's build failed:\n{log[-6000:]}"
     # Sphinx's own warnings look like "file: WARNING: ..."; the kernel's log lines do not count.
     sphinx_warnings = [line for line in log.splitlines() if ": WARNING:" in line]
     assert not sphinx_warnings, "the build printed warnings:\n" + "\n".join(sphinx_warnings)
-    assert "build succeeded" in log
-    assert (ROOT / "_build/html/index.html").is_file()
+    assert log.count("build succeeded") == len(EDITIONS), "each edition is built once"
+    for name, html in EDITIONS.items():
+        assert f"The {name} edition is at {html / 'index.html'}" in log
+        assert (html / "index.html").is_file()
 
 
-def test_every_toc_page_is_built(book_build):
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_toc_page_is_built(book_build, edition):
     for page in toc_files():
-        assert (ROOT / "_build/html" / f"{page}.html").is_file(), f"{page} was not built"
+        assert (EDITIONS[edition] / f"{page}.html").is_file(), f"{page} was not built"
 
 
 def test_pages_outside_the_toc_are_not_built(book_build):
     html = ROOT / "_build/html"
-    for folder in ("solutions", "exercises", "tests"):
+    for folder in ("solutions", "exercises", "tests", "locales"):
         assert not (html / folder).exists(), f"{folder}/ was built as book pages"
 
 
-def test_every_chapter_links_to_its_exercise(book_build):
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_chapter_links_to_its_exercise(book_build, edition):
     """Each chapter offers an exercise's release for download, and every exercise is offered."""
     pages = toc_files()
     chapters = pages[1 : pages.index("book/instructors")]
     offered = set()
     for page in chapters:
-        html = (ROOT / "_build/html" / f"{page}.html").read_text()
+        html = (EDITIONS[edition] / f"{page}.html").read_text()
         links = re.findall(r'href="\.\./(_downloads/[^"]+/(\w+)\.ipynb)"', html)
         assert links, f"{page} links to no exercise"
         for target, name in links:
-            downloaded = (ROOT / "_build/html" / target).read_bytes()
+            downloaded = (EDITIONS[edition] / target).read_bytes()
             assert downloaded == (ROOT / "exercises" / name / f"{name}.ipynb").read_bytes()
             offered.add(name)
     assert offered == {p.name for p in (ROOT / "exercises").iterdir() if p.is_dir()}

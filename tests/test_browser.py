@@ -1,6 +1,8 @@
-"""The built book in headless Chromium, served on loopback: every page of the table of contents
-loads offline without errors, its maths is typeset, its figures and animations show, its links
-resolve, search works, and screenshots at desktop and phone widths are left for a person."""
+"""The built book in headless Chromium, served on loopback: every page of the table of contents,
+in both editions, loads offline without errors, its maths is typeset, its figures and animations
+show, its links resolve, search works (in Chinese too), the edition switch leads to the same page,
+Chinese is drawn with a CJK font, and screenshots at desktop and phone widths are left for a
+person."""
 
 from __future__ import annotations
 
@@ -27,7 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 PAGES = toc_pages(ROOT)
-SCREENSHOT_PAGES = [page for page in (PAGES[0], "book/reinforce") if page in PAGES]
+# The Chinese edition's pages: the same pages, one folder down (book/build.py).
+CHINESE_PAGES = [f"zh/{page}" for page in PAGES]
+BOTH_EDITIONS = PAGES + CHINESE_PAGES
+SCREENSHOT_PAGES = [PAGES[0], "book/reinforce", "zh/book/reinforce"]
 SCREENSHOT_WIDTHS = {"desktop": 1280, "phone": 390}
 
 # TeX a reader should never see: \commands, \( \) \[ \] delimiters, or $...$ left unparsed.
@@ -47,7 +52,7 @@ class Visit:
 
 def is_local(url: str) -> bool:
     parts = urlsplit(url)
-    return parts.scheme in {"data", "blob", "about"} or parts.hostname in LOOPBACK_HOSTS
+    return parts.scheme in {"data", "blob", "about", "file"} or parts.hostname in LOOPBACK_HOSTS
 
 
 def open_page(browser, url: str, width: int = 1280):
@@ -100,9 +105,9 @@ def book_url(book_build):
 
 @pytest.fixture(scope="module")
 def visits(browser, book_url) -> dict[str, Visit]:
-    """Load every page of the table of contents once; the tests below read the records."""
+    """Load every page of both editions once; the tests below read the records."""
     records = {}
-    for name in PAGES:
+    for name in BOTH_EDITIONS:
         page, visit = open_page(browser, f"{book_url}{name}.html")
         visit.facts = page.evaluate(PAGE_FACTS_JS)
         page.close()
@@ -110,9 +115,9 @@ def visits(browser, book_url) -> dict[str, Visit]:
     return records
 
 
-@pytest.fixture(scope="module")
-def search_visit(browser, book_url) -> tuple[Visit, list[str]]:
-    page, visit = open_page(browser, f"{book_url}search.html?q=REINFORCE")
+def search(browser, url: str) -> tuple[Visit, list[str]]:
+    """Open a search page's URL, wait for its results, and give the pages they link to."""
+    page, visit = open_page(browser, url)
     page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
     links = page.eval_on_selector_all(
         "#search-results ul.search li a", "links => links.map(a => a.getAttribute('href'))"
@@ -121,7 +126,12 @@ def search_visit(browser, book_url) -> tuple[Visit, list[str]]:
     return visit, links
 
 
-@pytest.mark.parametrize("name", PAGES)
+@pytest.fixture(scope="module")
+def search_visit(browser, book_url) -> tuple[Visit, list[str]]:
+    return search(browser, f"{book_url}search.html?q=REINFORCE")
+
+
+@pytest.mark.parametrize("name", BOTH_EDITIONS)
 def test_page_loads_without_console_errors_or_missing_files(visits, name):
     visit = visits[name]
     assert not visit.missing, f"{name}: files that did not load: {visit.missing}"
@@ -136,7 +146,7 @@ def test_pages_load_nothing_from_other_hosts(visits, search_visit):
     assert all(len(visit.requests) > 5 for visit in every_visit)
 
 
-@pytest.mark.parametrize("name", PAGES)
+@pytest.mark.parametrize("name", BOTH_EDITIONS)
 def test_maths_is_typeset(visits, name):
     facts = visits[name].facts
     assert not facts["untypesetMaths"], f"{name}: maths MathJax did not typeset"
@@ -152,7 +162,7 @@ def test_some_page_has_typeset_maths(visits):
     assert any(visit.facts["mathjaxContainers"] > 0 for visit in visits.values())
 
 
-@pytest.mark.parametrize("name", PAGES)
+@pytest.mark.parametrize("name", BOTH_EDITIONS)
 def test_cell_figures_load_and_have_alt_text(visits, name):
     for figure in visits[name].facts["figures"]:
         assert figure["loaded"], f"{name}: figure {figure['src']} did not load"
@@ -163,10 +173,10 @@ def test_cell_figures_load_and_have_alt_text(visits, name):
         )
 
 
-@pytest.mark.parametrize("name", PAGES)
+@pytest.mark.parametrize("name", BOTH_EDITIONS)
 def test_animations_have_nonblank_frames(visits, name):
     animations = visits[name].facts["animations"]
-    source = next(ROOT.glob(f"{name}.*"), None)
+    source = next(ROOT.glob(f"{name.removeprefix('zh/')}.*"), None)
     if source is not None and "to_jshtml" in source.read_text():
         assert animations, f"{name} makes an animation with to_jshtml, but the page shows none"
     for animation in animations:
@@ -199,8 +209,13 @@ def parse_html(path: Path) -> _LinksAndAnchors:
 
 
 def test_internal_links_and_anchors_resolve(book_url):
-    # The book's own pages; _static and _sources hold the theme's and the sources' files.
-    pages = [p for p in HTML.rglob("*.html") if not p.relative_to(HTML).parts[0].startswith("_")]
+    # The book's own pages, in both editions; _static and _sources hold the theme's and the
+    # sources' files.
+    pages = [
+        p
+        for p in HTML.rglob("*.html")
+        if not any(d.startswith("_") for d in p.relative_to(HTML).parts)
+    ]
     parsed = {page: parse_html(page) for page in pages}
     broken, checked = [], 0
     for page, parser in parsed.items():
@@ -229,6 +244,55 @@ def test_search_finds_reinforce(search_visit):
     assert links, "searching for REINFORCE gave no results"
     assert any(link.split("?")[0] == f"{PAGES[0]}.html" for link in links), links
     assert not visit.missing and not visit.console_errors, (visit.missing, visit.console_errors)
+
+
+def test_chinese_search_finds_policy_gradient(browser, book_url):
+    """Sphinx's Chinese search splits words with jieba, so a term inside a sentence is found."""
+    visit, links = search(browser, f"{book_url}zh/search.html?q=策略梯度")
+    pages = {link.split("?")[0] for link in links}
+    assert "book/policy_gradient_theorem.html" in pages, pages
+    assert not visit.missing and not visit.console_errors, (visit.missing, visit.console_errors)
+
+
+def follow_edition_switch(browser, url: str) -> str:
+    page, visit = open_page(browser, url)
+    with page.expect_navigation():
+        page.click("a.edition-switch")
+    landed = page.url
+    page.close()
+    assert not visit.missing and not visit.console_errors, (visit.missing, visit.console_errors)
+    return landed
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_the_edition_switch_round_trips_to_the_same_page(browser, book_url, name):
+    chinese = follow_edition_switch(browser, f"{book_url}{name}.html")
+    assert chinese == f"{book_url}zh/{name}.html"
+    assert follow_edition_switch(browser, chinese) == f"{book_url}{name}.html"
+
+
+def test_the_edition_switch_works_offline_from_files(browser, book_build):
+    english = (HTML / "book/reinforce.html").as_uri()
+    chinese = follow_edition_switch(browser, english)
+    assert chinese == (HTML / "zh/book/reinforce.html").as_uri()
+    assert follow_edition_switch(browser, chinese) == english
+
+
+def test_chinese_text_is_rendered_with_a_cjk_font(browser, book_url):
+    """Chromium reports the fonts it drew a node's glyphs with: Chinese text must come from a
+    CJK font (Debian's fonts-noto-cjk), not from a fallback that shows empty boxes."""
+    page, _ = open_page(browser, f"{book_url}zh/book/reinforce.html")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    paragraph = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "article p"})
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": paragraph["nodeId"]})["fonts"]
+    text = page.inner_text("article p")
+    page.close()
+    assert re.search(r"[\u4e00-\u9fff]", text), f"the first paragraph is not Chinese: {text!r}"
+    cjk = [f for f in fonts if "CJK" in f["familyName"] and f["glyphCount"] > 0]
+    assert cjk, f"no CJK font drew the Chinese text: {fonts}; install fonts-noto-cjk"
 
 
 # Waits for MathJax, then gives each display equation's typeset width, the width of the text
@@ -283,7 +347,8 @@ def test_screenshots_at_desktop_and_phone_widths(browser, book_url, capsys):
         for device, width in SCREENSHOT_WIDTHS.items():
             page, visit = open_page(browser, f"{book_url}{name}.html", width=width)
             page.evaluate(PAGE_FACTS_JS)  # waits until maths and images are in place
-            path = SCREENSHOTS / f"{Path(name).name}-{device}-{width}.png"
+            edition = "zh-" if name in CHINESE_PAGES else ""
+            path = SCREENSHOTS / f"{edition}{Path(name).name}-{device}-{width}.png"
             page.screenshot(path=path, full_page=True)
             page.close()
             # A full-page screenshot wider than the window means the page scrolls sideways.
