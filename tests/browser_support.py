@@ -145,6 +145,7 @@ async () => {
     )].map((e) => e.textContent.trim().slice(0, 80)),
     figures,
     animations,
+    editionSwitch: document.querySelector("a.edition-switch")?.href || null,
     pageWidth: document.documentElement.scrollWidth,
     viewportWidth: window.innerWidth,
   };
