@@ -113,8 +113,9 @@ KEPT = re.compile(
 )
 
 
-def kept_parts(text: str) -> list[str]:
-    """The parts of a message that its translation must keep as they are, in sorted order."""
+def kept_parts(text: str) -> set[str]:
+    """The parts of a message that its translation must keep as they are. A set: a sentence
+    may name a symbol once in one language and twice in the other."""
     parts = []
     for match in KEPT.finditer(text):
         if match["role"]:
@@ -123,7 +124,7 @@ def kept_parts(text: str) -> list[str]:
             parts.append(f"link {match['link']}")
         else:
             parts.append(match[0])
-    return sorted(parts)
+    return set(parts)
 
 
 def changed_markup(po: Path) -> list[str]:
@@ -131,8 +132,8 @@ def changed_markup(po: Path) -> list[str]:
     changed = []
     for message in catalog(po):
         if message.id and message.string and kept_parts(message.id) != kept_parts(message.string):
-            lost = set(kept_parts(message.id)) ^ set(kept_parts(message.string))
-            changed.append(f"{message.id[:60]!r}: differs in {sorted(lost)}")
+            differing = kept_parts(message.id) ^ kept_parts(message.string)
+            changed.append(f"{message.id[:60]!r}: differs in {sorted(differing)}")
     return changed
 
 
