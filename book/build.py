@@ -35,7 +35,7 @@ EDITIONS = {
     "Chinese": (
         BUILD / "zh",
         BUILD / "html" / "zh",
-        {"language": CHINESE, "html_title": "策略梯度实战"},
+        {"language": CHINESE, "html_title": "动手学策略梯度"},
     ),
 }
 
