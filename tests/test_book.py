@@ -64,6 +64,22 @@ def test_every_chapter_links_to_its_exercise(book_build, edition):
     assert offered == {p.name for p in (ROOT / "exercises").iterdir() if p.is_dir()}
 
 
+def glued_numbers(html: Path) -> list[str]:
+    """The values a page's {glue:text} roles pasted into its prose, in sorted order."""
+    return sorted(re.findall(r'<span class="pasted-text">([^<]*)</span>', html.read_text()))
+
+
+def test_both_editions_paste_the_same_numbers(book_build):
+    """The editions share one execution: every number glued into the English prose appears in
+    the Chinese prose too, as often and with the same digits."""
+    pasted = 0
+    for page in toc_files():
+        english = glued_numbers(EDITIONS["English"] / f"{page}.html")
+        assert glued_numbers(EDITIONS["Chinese"] / f"{page}.html") == english, page
+        pasted += len(english)
+    assert pasted > 200, "too few glued numbers found: is the pattern still right?"
+
+
 def committed_notebooks() -> list[Path]:
     listed = subprocess.run(
         ["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True, check=True
