@@ -101,7 +101,7 @@ def test_translations_are_chinese():
         chinese = sum(1 for s in strings if CJK.search(s))
         assert chinese >= 0.95 * len(strings), f"{po.name}: {chinese} of {len(strings)} in Chinese"
         checked += len(strings)
-    assert checked > 400, f"only {checked} messages of prose found: is the filter still right?"
+    assert checked > 300, f"only {checked} messages of prose found: is the filter still right?"
 
 
 def test_the_glossary_is_bilingual():
