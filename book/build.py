@@ -51,6 +51,9 @@ def sphinx(builder: str, output: Path, settings: dict) -> int:
             "external_toc_path": str(ROOT / "_toc.yml"),
             "latex_individualpages": False,
             "nitpicky": True,
+            # myst-nb keeps its cache beside the output folder unless told: one cache for every
+            # build, wherever its output goes (the catalogs' templates may go anywhere).
+            "nb_execution_cache_path": str(BUILD / ".jupyter_cache"),
             **settings,
         },
         doctreedir=BUILD / f".doctrees-{output.name}",
