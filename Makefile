@@ -26,7 +26,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The book is built first, on the whole machine: its cold build executes every chapter, and the
+# book's tests then check that build (their fixture finds it up to date) while the grading tests
+# have the cores to themselves.
+test: lint book
 	$(BIN)/python -m pytest
 
 # JupyterLab opened on exercises/ with the course's kernel: the environment's python3 kernel is
