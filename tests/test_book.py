@@ -4,6 +4,7 @@ no outputs."""
 import json
 import re
 import subprocess
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ def toc_files() -> list[str]:
     return files
 
 
+CJK = re.compile(r"[\u4e00-\u9fff]")
 EDITIONS = {"English": ROOT / "_build/html", "Chinese": ROOT / "_build/html/zh"}
 
 
@@ -78,6 +80,25 @@ def test_both_editions_paste_the_same_numbers(book_build):
         assert glued_numbers(EDITIONS["Chinese"] / f"{page}.html") == english, page
         pasted += len(english)
     assert pasted > 200, "too few glued numbers found: is the pattern still right?"
+
+
+def alt_texts(html: Path) -> list[str]:
+    """The alt texts of a page's images, figures and animations alike, in order."""
+    return [unescape(alt) for alt in re.findall(r'<img\b[^>]*\balt="([^"]+)"', html.read_text())]
+
+
+def test_the_chinese_edition_describes_every_figure_in_chinese(book_build):
+    """Every image the English edition describes (a cell's figure or animation) is described in
+    Chinese in the Chinese edition, from the page's catalog."""
+    described = 0
+    for page in toc_files():
+        english = alt_texts(EDITIONS["English"] / f"{page}.html")
+        chinese = alt_texts(EDITIONS["Chinese"] / f"{page}.html")
+        assert len(chinese) == len(english), page
+        untranslated = [alt for alt in chinese if not CJK.search(alt)]
+        assert not untranslated, f"{page}: alt text left in English: {untranslated}"
+        described += len(english)
+    assert described >= 19, "too few alt texts found: is the pattern still right?"
 
 
 def committed_notebooks() -> list[Path]:
