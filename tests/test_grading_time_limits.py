@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from pgcourse.grading import driver, judge, submission
+from pgcourse.grading import driver, grade, judge, submission
 from pgcourse.grading.sandbox import Limits, Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,3 +174,20 @@ def test_training_in_the_judge_stops_at_the_deadline(tmp_path):
     assert found["test_reinforce_weights"].passed  # checked in time
     assert found["test_own_update"].detail.endswith(f"no answer within {CHECK_TIMEOUT} s")
     assert found["test_train_reinforce"] == judge.Verdict(False, judge.NOT_CHECKED)
+
+
+def test_a_training_run_past_its_budget_is_withheld_but_not_suspected():
+    """A busy grading machine can slow an honest loop past its budget on the judge's clock: the
+    points are withheld and flagged for a regrade, not as tampering; a wrong answer still is."""
+    scores = {"reinforce.ipynb": {"test_train_reinforce": 4, "test_own_update": 2}}
+    record = grade.Record("learner", "reinforce", "fingerprint", scores=scores)
+    slow = judge.over_budget("training took 75 s; the budget is 60 s")
+    verdicts = {
+        "test_train_reinforce": judge.Verdict(False, slow),
+        "test_own_update": judge.Verdict(False, "0 updates but 0 calls of reinforce_loss"),
+    }
+    result = grade.apply_verdicts(record, verdicts, [], Path("."))
+    assert result.scores == {"reinforce.ipynb": {"test_train_reinforce": 0, "test_own_update": 0}}
+    assert result.flagged["test_train_reinforce"] == slow
+    assert slow.startswith("not confirmed: training took 75 s")
+    assert result.flagged["test_own_update"].startswith("tampering suspected")

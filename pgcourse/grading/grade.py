@@ -245,7 +245,9 @@ def apply_verdicts(
             if (cells[grade_id] or 0) > 0 and (verdict is None or not verdict.passed):
                 if verdict is None:
                     flagged[grade_id] = f"not checked: {not_checked}"
-                elif verdict.detail == judge.NOT_CHECKED:
+                elif verdict.detail == judge.NOT_CHECKED or verdict.detail.startswith(
+                    judge.UNCONFIRMED
+                ):
                     flagged[grade_id] = verdict.detail
                 else:
                     flagged[grade_id] = f"tampering suspected: {verdict.detail}"

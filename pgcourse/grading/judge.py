@@ -329,6 +329,14 @@ class OutOfTime(Exception):
 
 
 NOT_CHECKED = "not checked: the submission's time limit (--timeout) ran out first"
+UNCONFIRMED = "not confirmed: "
+"""The start of the reason of a training run that ran past its budget on the judge's clock: a
+busy grading machine can do that to an honest loop, so its points are withheld and flagged for a
+regrade, not suspected of tampering."""
+
+
+def over_budget(problem: str) -> str:
+    return f"{UNCONFIRMED}{problem}, on the grader's clock (regrade when the machine is not busy)"
 
 
 # --- the worker process --------------------------------------------------------------------------
@@ -519,11 +527,12 @@ class TrainingCheck:
         answer = worker.call(self.adapter, args, self.seconds)
         seconds = time.monotonic() - start
         if "value" not in answer:
-            return f"{answer.get('error', 'no answer')} (the budget is {self.seconds:.0f} s)"
+            problem = f"{answer.get('error', 'no answer')} (the budget is {self.seconds:.0f} s)"
+            return over_budget(problem) if seconds >= self.seconds else problem
         run = answer["value"]
         steps, budget = int(run["steps"]), args["max_updates"]
         if seconds > self.seconds:
-            return f"training took {seconds:.0f} s; the budget is {self.seconds:.0f} s"
+            return over_budget(f"training took {seconds:.0f} s; the budget is {self.seconds:.0f} s")
         if steps < 1:
             return "no optimiser step was taken: each update must call optimizer.step()"
         if steps > budget:
