@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -154,17 +155,22 @@ def failed_in_nbgrader(course: driver.Course, student: str) -> set[str]:
     }
 
 
-def test_training_in_the_judge_stops_at_the_deadline(tmp_path):
+@pytest.fixture(scope="module")
+def reinforce_judge(tmp_path_factory):
+    """The judge's sandbox, scratch folder and reference for the reinforce assignment."""
+    scratch = tmp_path_factory.mktemp("scratch")
+    box = Sandbox.for_course(REPO, scratch, True, Limits())
+    source = [(code, True) for code, _ in submission.program(solution("reinforce"))]
+    return box, scratch, judge.reference("reinforce", source, box, scratch, CHECK_TIMEOUT)
+
+
+def test_training_in_the_judge_stops_at_the_deadline(reinforce_judge):
+    box, scratch, ref = reinforce_judge
     notebook = solution("reinforce")
     train = cell_of(notebook, "train_reinforce")
     train.source = train.source.replace(
         '"""\n', '"""\n    import time\n\n    time.sleep(10**6)\n', 1
     )
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    box = Sandbox.for_course(REPO, scratch, True, Limits())
-    source = [(code, True) for code, _ in submission.program(solution("reinforce"))]
-    ref = judge.reference("reinforce", source, box, scratch, CHECK_TIMEOUT)
     start = time.monotonic()
     deadline = start + DEADLINE
     found = judge.judge(
@@ -176,18 +182,22 @@ def test_training_in_the_judge_stops_at_the_deadline(tmp_path):
     assert found["test_train_reinforce"] == judge.Verdict(False, judge.NOT_CHECKED)
 
 
-def test_a_training_run_past_its_budget_is_withheld_but_not_suspected():
-    """A busy grading machine can slow an honest loop past its budget on the judge's clock: the
-    points are withheld and flagged for a regrade, not as tampering; a wrong answer still is."""
+def test_a_training_run_past_its_budget_is_withheld_but_not_suspected(reinforce_judge):
+    """A busy grading machine can slow an honest loop past its budget on the judge's clock (here
+    the solution's loop, given 1 s): the points are withheld and flagged for a regrade, not as
+    tampering; a wrong answer still is."""
+    box, scratch, ref = reinforce_judge
+    check = replace(judge.CHECKS["reinforce"]["test_train_reinforce"], seconds=1.0)
+    with judge.Worker(submission.program(solution("reinforce")), box, scratch, 30) as worker:
+        slow = judge.first_problem(worker, check, ref, "test_train_reinforce")
+    assert isinstance(slow, judge.Overran) and "1 s), on the grader's clock" in slow, slow
     scores = {"reinforce.ipynb": {"test_train_reinforce": 4, "test_own_update": 2}}
     record = grade.Record("learner", "reinforce", "fingerprint", scores=scores)
-    slow = judge.over_budget("training took 75 s; the budget is 60 s")
     verdicts = {
-        "test_train_reinforce": judge.Verdict(False, slow),
+        "test_train_reinforce": judge.Verdict(False, slow, isinstance(slow, judge.Overran)),
         "test_own_update": judge.Verdict(False, "0 updates but 0 calls of reinforce_loss"),
     }
-    result = grade.apply_verdicts(record, verdicts, [], Path("."))
+    result = grade.apply_verdicts(record, verdicts, [], scratch)
     assert result.scores == {"reinforce.ipynb": {"test_train_reinforce": 0, "test_own_update": 0}}
-    assert result.flagged["test_train_reinforce"] == slow
-    assert slow.startswith("not confirmed: training took 75 s")
+    assert result.flagged["test_train_reinforce"] == f"not confirmed: {slow}"
     assert result.flagged["test_own_update"].startswith("tampering suspected")

@@ -245,10 +245,10 @@ def apply_verdicts(
             if (cells[grade_id] or 0) > 0 and (verdict is None or not verdict.passed):
                 if verdict is None:
                     flagged[grade_id] = f"not checked: {not_checked}"
-                elif verdict.detail == judge.NOT_CHECKED or verdict.detail.startswith(
-                    judge.UNCONFIRMED
-                ):
+                elif verdict.detail == judge.NOT_CHECKED:
                     flagged[grade_id] = verdict.detail
+                elif verdict.overran:
+                    flagged[grade_id] = f"{judge.UNCONFIRMED}{verdict.detail}"
                 else:
                     flagged[grade_id] = f"tampering suspected: {verdict.detail}"
                 cells[grade_id] = 0

@@ -330,13 +330,16 @@ class OutOfTime(Exception):
 
 NOT_CHECKED = "not checked: the submission's time limit (--timeout) ran out first"
 UNCONFIRMED = "not confirmed: "
-"""The start of the reason of a training run that ran past its budget on the judge's clock: a
-busy grading machine can do that to an honest loop, so its points are withheld and flagged for a
-regrade, not suspected of tampering."""
 
 
-def over_budget(problem: str) -> str:
-    return f"{UNCONFIRMED}{problem}, on the grader's clock (regrade when the machine is not busy)"
+class Overran(str):
+    """Why a check failed, when the reason is the judge's clock running past a training budget:
+    a busy grading machine can do that to an honest loop, so the points are withheld and flagged
+    for a regrade (:data:`UNCONFIRMED`), not suspected of tampering."""
+
+
+def over_budget(problem: str) -> Overran:
+    return Overran(f"{problem}, on the grader's clock (regrade when the machine is not busy)")
 
 
 # --- the worker process --------------------------------------------------------------------------
@@ -697,6 +700,7 @@ def compare(got: Any, expected: Any, tolerance: float) -> str | None:
 class Verdict:
     passed: bool
     detail: str
+    overran: bool = False  # failed on the judge's clock only (:class:`Overran`)
 
 
 def judge(
@@ -717,7 +721,9 @@ def judge(
                 problem = first_problem(worker, check, ref, grade_id)
             except OutOfTime:
                 problem = NOT_CHECKED
-            verdicts[grade_id] = Verdict(problem is None, problem or "passed")
+            verdicts[grade_id] = Verdict(
+                problem is None, problem or "passed", isinstance(problem, Overran)
+            )
     return verdicts
 
 
@@ -732,5 +738,6 @@ def first_problem(
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             problem = f"the answer is malformed ({type(err).__name__})"
         if problem:
-            return f"{check.adapter} on the judge's input {number + 1}: {problem}"
+            found = f"{check.adapter} on the judge's input {number + 1}: {problem}"
+            return Overran(found) if isinstance(problem, Overran) else found
     return None
