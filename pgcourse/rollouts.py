@@ -62,11 +62,15 @@ def _as_batch_env(env: gym.Env | gym.vector.VectorEnv) -> tuple[int, bool]:
 
 
 def sample_by_inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
-    """One index per row of ``probs``: the first whose cumulative probability reaches the row's
-    number in ``uniforms`` (shape ``(..., 1)``, uniform on [0, 1))."""
-    # The last index takes every number past the second-to-last sum, so rounding that leaves
-    # the total a hair below 1 cannot push the index out of range.
-    return (uniforms > probs.cumsum(dim=-1)[..., :-1]).sum(dim=-1)
+    """One index per row of ``probs``: the first whose cumulative probability exceeds the row's
+    number in ``uniforms`` (shape ``(..., 1)``, uniform on [0, 1)), the smallest a with F(a) > u.
+
+    Index a takes the numbers in [F(a-1), F(a)), an interval of length probs[a], so an index of
+    probability 0 is never returned. Counting the sums F(a) <= u over all but the last index
+    gives the answer; the last index takes every number past the second-to-last sum, so rounding
+    that leaves the total a hair below 1 cannot push the index out of range.
+    """
+    return (probs.cumsum(dim=-1)[..., :-1] <= uniforms).sum(dim=-1)
 
 
 def _sample(dist: Distribution, greedy: bool) -> torch.Tensor:

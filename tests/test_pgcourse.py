@@ -241,3 +241,18 @@ def test_inverse_cdf_sampling_picks_the_bin_of_each_uniform_number():
     draws = sample_by_inverse_cdf(probs[:1].expand(40_000, 3), torch.rand(40_000, 1))
     frequencies = torch.bincount(draws, minlength=3) / 40_000
     assert torch.allclose(frequencies, probs[0], atol=0.01), frequencies
+
+
+def test_inverse_cdf_sampling_returns_the_first_action_whose_cumulative_probability_exceeds_u():
+    from pgcourse.rollouts import sample_by_inverse_cdf
+
+    # u = 0 must not pick a leading action of probability 0.
+    probs = torch.tensor([[0.0, 0.4, 0.6], [0.0, 0.0, 1.0]])
+    assert sample_by_inverse_cdf(probs, torch.zeros(2, 1)).tolist() == [1, 2]
+    # At an exact boundary u = F(a), action a's interval [F(a-1), F(a)) has ended: the next one.
+    probs = torch.tensor([0.25, 0.5, 0.25]).expand(3, 3)  # F = (0.25, 0.75, 1), exact in binary
+    assert sample_by_inverse_cdf(probs, torch.tensor([[0.25], [0.75], [0.5]])).tolist() == [1, 2, 1]
+    # u just below 1 with a trailing action of probability 0, and rounding in the sums.
+    below_one = torch.nextafter(torch.tensor(1.0), torch.tensor(0.0))
+    assert sample_by_inverse_cdf(torch.tensor([0.3, 0.7, 0.0]), below_one[None]).item() == 1
+    assert sample_by_inverse_cdf(torch.full((10,), 0.1), below_one[None]).item() == 9
