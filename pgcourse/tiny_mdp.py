@@ -197,3 +197,29 @@ def trap_mdp(horizon: int = 3) -> TinyMDP:
         rewards=torch.tensor([[1.0, 0.0], [-1.0, 3.0]], dtype=torch.float64),
         horizon=horizon,
     )
+
+
+# --- Distances between policies, measured on trajectories (chapter "Beyond REINFORCE"). ---
+
+
+def fisher_information(mdp: TinyMDP, theta: torch.Tensor) -> torch.Tensor:
+    """The exact F(theta) = E_tau[grad log P(tau; theta) grad log P(tau; theta)^T].
+
+    theta is flattened, so F has shape (theta.numel(), theta.numel()). The dynamics do not
+    depend on theta, so grad log P(tau; theta) = sum_t grad log pi_theta(a_t | s_t).
+    """
+    scores = trajectory_scores(mdp, theta).sum(dim=1).flatten(start_dim=1)
+    prob = mdp.trajectory_probabilities(theta).detach()
+    return scores.T @ (prob[:, None] * scores)
+
+
+def trajectory_kl(mdp: TinyMDP, theta_p: torch.Tensor, theta_q: torch.Tensor) -> torch.Tensor:
+    """The exact KL(P(.; theta_p) || P(.; theta_q)) between two policies' trajectory distributions.
+
+    Differentiable in theta_q. The dynamics cancel in log P(tau; theta_p) / P(tau; theta_q),
+    leaving sum_t log pi_p(a_t | s_t) / pi_q(a_t | s_t), averaged under P(tau; theta_p).
+    """
+    states, actions = mdp.trajectories()
+    log_ratio = mdp.policy(theta_p).log() - mdp.policy(theta_q).log()
+    prob = mdp.trajectory_probabilities(theta_p).detach()
+    return (prob * log_ratio[states, actions].sum(dim=1)).sum()
