@@ -175,7 +175,7 @@ def estimator_moments(
     return mean, (prob * (g - mean) ** 2).sum()
 
 
-# --- A two-state chain whose objective has a local optimum (chapter on gradient ascent). ---
+# --- A two-state chain whose objective has a long plateau (chapter on gradient ascent). ---
 
 
 def trap_mdp(horizon: int = 3) -> TinyMDP:
@@ -184,8 +184,11 @@ def trap_mdp(horizon: int = 3) -> TinyMDP:
     Action a moves to state a. Staying in state 0 pays 1, moving to state 1 pays 0, staying in
     state 1 pays 3 and moving back costs 1. Always staying in state 0 earns ``horizon``; moving
     at once and staying earns 3 * (horizon - 1), more for any horizon of 2 or more. A policy that
-    seldom stays in state 1 finds that moving there costs, so gradient ascent started there can
-    settle for staying in state 0: a local optimum.
+    seldom stays in state 1 finds that moving there costs, so gradient ascent started there first
+    learns to stay in state 0 and then crawls along a plateau where J is close to ``horizon`` and
+    the gradient nearly vanishes. The plateau is not a local maximum: the Hessian there has a
+    positive eigenvalue, and exact ascent (horizon 3, step size 1, from preferences (0, -2) for
+    action 1) leaves it after about 550 steps for the best value.
     """
     if not isinstance(horizon, int) or horizon < 1:
         raise ValueError(f"horizon must be a positive integer, got {horizon!r}")

@@ -43,3 +43,39 @@ def test_trap_mdp_values_of_its_deterministic_policies():
     assert mdp.objective(go_right).item() == pytest.approx(9.0, abs=1e-6)
     with pytest.raises(ValueError, match="positive integer"):
         trap_mdp(horizon=0)
+
+
+def _trap_objective(point: torch.Tensor) -> torch.Tensor:
+    """J of trap_mdp() for the preferences point = (theta_01, theta_11) of action 1; theta_:,0 = 0."""
+    return trap_mdp().objective(torch.stack([torch.zeros_like(point), point], dim=1))
+
+
+def test_trap_mdp_plateau_is_not_a_local_maximum():
+    # Near "always stay left" (theta_01 = -6), J is flat at 3 but curves upwards in one direction.
+    point = torch.tensor([-6.0, 1.0], dtype=torch.float64)
+    gradient = torch.autograd.functional.jacobian(_trap_objective, point)
+    curvatures = torch.linalg.eigvalsh(torch.autograd.functional.hessian(_trap_objective, point))
+    assert _trap_objective(point).item() == pytest.approx(3.0, abs=0.01)
+    assert gradient.norm() < 0.01 and gradient[1] > 0  # staying right pays on the rare visits
+    assert curvatures[0] < 0 < curvatures[1]
+    # Far out on the plateau, moving right pays on average once pi(stay right) exceeds the root
+    # (-3 + sqrt(37)) / 4 of 4 q^2 + 6 q - 7, the slope of J in pi(move right) at 0.
+    root = (-3 + 37**0.5) / 4
+    for q, sign in ((root - 0.01, -1), (root + 0.01, 1)):
+        far = torch.tensor([-12.0, np.log(q / (1 - q))], dtype=torch.float64)
+        slope = torch.autograd.functional.jacobian(_trap_objective, far)[0].item()
+        assert np.sign(slope) == sign, (q, slope)
+
+
+def test_trap_mdp_exact_ascent_leaves_the_plateau():
+    point = torch.tensor([0.0, -2.0], dtype=torch.float64)
+    values = []
+    for _ in range(600):
+        point = point.detach().requires_grad_(True)
+        value = _trap_objective(point)
+        (gradient,) = torch.autograd.grad(value, point)
+        values.append(value.item())
+        point = point.detach() + gradient  # step size 1, as in chapter 3
+    assert np.all(np.diff(values) >= -1e-12)
+    assert abs(values[200] - 3) < 0.01  # on the plateau after 200 steps ...
+    assert values[-1] > 5.9  # ... and near the best value 6 after 600
