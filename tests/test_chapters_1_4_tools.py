@@ -46,7 +46,7 @@ def test_trap_mdp_values_of_its_deterministic_policies():
 
 
 def _trap_objective(point: torch.Tensor) -> torch.Tensor:
-    """J of trap_mdp() for the preferences point = (theta_01, theta_11) of action 1; theta_:,0 = 0."""
+    """J of trap_mdp() whose preferences for action 1 are point = (theta_01, theta_11)."""
     return trap_mdp().objective(torch.stack([torch.zeros_like(point), point], dim=1))
 
 
