@@ -6,7 +6,7 @@ vectorised CartPole: sub-environments ``k * n`` to ``(k + 1) * n - 1`` follow ``
 
 With common random numbers, episode ``j`` of every policy starts from the same state and draws
 the same uniform number ``u`` at every step; the action is the first ``a`` whose cumulative
-probability is at least ``u``. Two nearby policies then play nearly the same episodes, so the
+probability exceeds ``u``. Two nearby policies then play nearly the same episodes, so the
 difference of their returns measures the difference of the policies, not the luck of the draw.
 """
 
