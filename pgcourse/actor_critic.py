@@ -19,9 +19,30 @@ def td_targets(
     """The one-step target r_t + gamma V(s_{t+1}), with V(s_{t+1}) = 0 where s_{t+1} is terminal.
 
     Only termination ends the future. An episode cut off by a time limit (``truncated``) would
-    have gone on from s_{t+1}, so its last target bootstraps like any other step.
+    have gone on from s_{t+1}, so its last target bootstraps like any other step. That is right
+    for a critic V(s) that cannot see the time: it estimates the value of the task without a time
+    limit, and the target then follows that task, not the return cut at the limit.
     """
     return rewards + gamma * next_values * (~terminated)
+
+
+def bootstrapped_rewards_to_go(
+    rewards: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    mask: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """hat R_t, plus gamma^(T - t) V(s_T) where the episode was cut by a time limit after T steps.
+
+    The Monte Carlo target of the same task as :func:`td_targets`, the one without a time limit:
+    an episode that fell has no future, one cut by the limit goes on from s_T, which only the
+    critic can value. The value is added to the reward of the last step, r_(T-1) + gamma V(s_T),
+    and the sum discounted back from there, so each earlier step gets it with gamma^(T - t).
+    """
+    last = mask & ~torch.cat([mask[:, 1:], torch.zeros_like(mask[:, :1])], dim=1)  # step T - 1
+    cut = last & ~terminated
+    return rewards_to_go(rewards + gamma * next_values * cut, gamma)
 
 
 def fit_values(

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 import pgcourse as pg
-from pgcourse.actor_critic import fit_values, td_targets
+from pgcourse.actor_critic import bootstrapped_rewards_to_go, fit_values, td_targets
 from pgcourse.policies import ValueNet
 from pgcourse.tiny_mdp import estimator_moments, state_values, two_state_mdp
 
@@ -108,3 +108,44 @@ def test_rewards_to_go_sum_the_discounted_rewards_from_each_step():
     rewards = torch.tensor([[1.0, 2.0, 4.0], [3.0, 0.0, 0.0]])
     expected = torch.tensor([[1 + 0.5 * 2 + 0.25 * 4, 2 + 0.5 * 4, 4.0], [3.0, 0.0, 0.0]])
     torch.testing.assert_close(pg.rewards_to_go(rewards, 0.5), expected)
+
+
+def test_bootstrapped_rewards_to_go_add_the_value_after_a_time_limit_only():
+    rewards = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, True], [True, True, False], [True, False, False]])
+    next_values = torch.tensor([[5.0, 6.0, 8.0], [4.0, 3.0, 99.0], [2.0, 99.0, 99.0]])
+    # Episode 0 was cut after 3 steps, episode 1 fell after 2, episode 2 was cut after 1.
+    terminated = torch.tensor([[False, False, False], [False, True, False], [False, False, False]])
+    targets = bootstrapped_rewards_to_go(rewards, next_values, terminated, mask, gamma=0.5)
+    expected = torch.tensor(
+        [
+            [1 + 0.5 + 0.25 + 0.125 * 8.0, 1 + 0.5 + 0.25 * 8.0, 1 + 0.5 * 8.0],
+            [1 + 0.5, 1.0, 0.0],
+            [1 + 0.5 * 2.0, 0.0, 0.0],
+        ]
+    )
+    torch.testing.assert_close(targets, expected)
+    # No episode cut: the plain rewards-to-go. The padded steps' values are never read.
+    fell = mask & ~torch.cat([mask[:, 1:], torch.zeros(3, 1, dtype=torch.bool)], dim=1)
+    plain = bootstrapped_rewards_to_go(rewards, next_values, fell, mask, gamma=0.5)
+    torch.testing.assert_close(plain, pg.rewards_to_go(rewards, 0.5))
+
+
+def test_bootstrapped_rewards_to_go_unroll_backwards_on_a_real_batch():
+    """Backwards, y_t = r_t + gamma y_(t+1) from y_T = V(s_T) after a cut, 0 after a fall."""
+    env = gym.make_vec(
+        "CartPole-v1", num_envs=8, vectorization_mode="vector_entry_point", max_episode_steps=20
+    )
+    batch = pg.rollout(uniform_policy, env, 8, seed=0)
+    next_values = torch.rand(batch.rewards.shape, generator=torch.Generator().manual_seed(0))
+    targets = bootstrapped_rewards_to_go(
+        batch.rewards, next_values, batch.terminated, batch.mask, 0.9
+    )
+    cut = (batch.lengths == 20) & ~batch.terminated.any(dim=1)
+    assert cut.any() and (~cut).any()
+    for i, length in enumerate(batch.lengths.tolist()):
+        future = float(next_values[i, length - 1]) if cut[i] else 0.0
+        for t in reversed(range(length)):
+            future = float(batch.rewards[i, t]) + 0.9 * future
+            assert abs(float(targets[i, t]) - future) < 1e-4
+        assert torch.all(targets[i, length:] == 0)
