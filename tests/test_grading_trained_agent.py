@@ -15,15 +15,19 @@ import subprocess
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 import torch
 from nbgrader.api import Gradebook
 
+import pgcourse
 from pgcourse import MLPPolicy
 from pgcourse.grading import driver, judge, sandbox, submission, worker
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION = REPO / "solutions" / "reinforce" / "reinforce.ipynb"
+EVAL_SEED = 55_555_555
+"""Start states of the judge's evaluation in these tests (the judge draws its own per run)."""
 
 
 def balancing_mlp() -> MLPPolicy:
@@ -46,12 +50,51 @@ def parameters(policy: torch.nn.Module) -> dict:
 
 
 def test_an_agent_that_balances_passes():
-    assert judge.agent_problem(parameters(balancing_mlp())) is None
+    assert judge.agent_problem(parameters(balancing_mlp()), EVAL_SEED) is None
+
+
+def test_the_judge_evaluates_on_start_states_of_its_own(monkeypatch):
+    """Not on those of evaluate's default seed, where the learner's loop decides to stop."""
+    seen = []
+    real = pgcourse.evaluate
+    monkeypatch.setattr(
+        pgcourse, "evaluate", lambda policy, **kw: seen.append(kw) or real(policy, **kw)
+    )
+    assert judge.agent_problem(parameters(balancing_mlp()), EVAL_SEED) is None
+    assert seen == [{"seed": EVAL_SEED}]
+
+
+def test_the_evaluation_seed_comes_with_the_judges_inputs_and_stays_out_of_the_worker():
+    """Drawn from the judge's generator (a regrade from the same inputs evaluates on the same
+    episodes), away from the exercises' seeds, and never sent to the learner's code."""
+    draws = [judge.training_seed(np.random.default_rng(n))[0]["eval_seed"] for n in range(50)]
+    assert draws == [
+        judge.training_seed(np.random.default_rng(n))[0]["eval_seed"] for n in range(50)
+    ]
+    assert len(set(draws)) == 50 and min(draws) >= 2**20  # not 10_000 + i, nor 20_000 + i
+
+    sent = []
+
+    class Worker:
+        def ready(self):
+            pass
+
+        def call(self, adapter, args, timeout):
+            sent.append(args)
+            trained = balancing_mlp() if not args.get("useless_update") else MLPPolicy(hidden=32)
+            return {"value": {"steps": 3, "unmade": 0, "parameters": parameters(trained)}}
+
+    (args,) = judge.training_seed(np.random.default_rng(0))
+    check = judge.CHECKS["reinforce"]["test_train_reinforce"]
+    torch.manual_seed(0)
+    assert check.problem(Worker(), args, None) is None
+    assert len(sent) == 2 and all("eval_seed" not in args for args in sent)
 
 
 def test_an_untrained_agent_fails():
     torch.manual_seed(0)
-    assert "the greedy policy returns" in judge.agent_problem(parameters(MLPPolicy(hidden=32)))
+    problem = judge.agent_problem(parameters(MLPPolicy(hidden=32)), EVAL_SEED)
+    assert "the greedy policy returns" in problem and "the loop never saw" in problem
 
 
 @pytest.mark.parametrize(
@@ -64,7 +107,7 @@ def test_an_untrained_agent_fails():
     ],
 )
 def test_parameters_of_another_network_fail(forged):
-    assert "not an MLPPolicy(hidden=32)" in judge.agent_problem(forged)
+    assert "not an MLPPolicy(hidden=32)" in judge.agent_problem(forged, EVAL_SEED)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e300])
@@ -72,7 +115,7 @@ def test_non_finite_or_huge_parameters_do_not_pass(value):
     shapes = {name: torch.tensor(v).shape for name, v in parameters(MLPPolicy(hidden=32)).items()}
     agent = {name: torch.full(shape, value, dtype=torch.float64).tolist()
              for name, shape in shapes.items()}  # fmt: skip
-    assert judge.agent_problem(agent) is not None
+    assert judge.agent_problem(agent, EVAL_SEED) is not None
 
 
 @pytest.mark.parametrize("got", [float("nan"), float("inf"), 1e300, None, [[1.0]], {}, "x"])
@@ -100,7 +143,7 @@ def solution_namespace() -> dict:
 def pretrained(solution_namespace) -> dict:
     """The state of an agent the solution's loop trained here, outside any sandbox."""
     policy, _ = solution_namespace["train_reinforce"](max_updates=300, seed=0)
-    assert judge.agent_problem(parameters(policy)) is None
+    assert judge.agent_problem(parameters(policy), EVAL_SEED) is None
     return policy.state_dict()
 
 

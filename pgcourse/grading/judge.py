@@ -111,8 +111,16 @@ def loss_inputs(rng: np.random.Generator) -> list[dict[str, Any]]:
 
 def training_seed(rng: np.random.Generator) -> list[dict[str, Any]]:
     """The exercises' budget and a seed drawn for this grading run: the loop must train from any
-    start, not only from the seed its visible test uses."""
-    return [{"max_updates": TRAINING_UPDATES, "seed": int(rng.integers(2**31))}]
+    start, not only from the seed its visible test uses. ``eval_seed``, drawn too, chooses the
+    start states on which the judge evaluates the agent: never sent to the worker, and far from
+    the seeds the exercises use (10_000 to stop, 20_000 in the visible test)."""
+    return [
+        {
+            "max_updates": TRAINING_UPDATES,
+            "seed": int(rng.integers(2**31)),
+            "eval_seed": int(rng.integers(2**20, 2**31)),
+        }
+    ]
 
 
 # --- the judge's inputs for stochastic_policy ----------------------------------------------------
@@ -514,7 +522,9 @@ class TrainingCheck:
     It certifies that the loop, run in the judge's worker with a seed drawn for this grading
     run, returned within the budget on the judge's clock, after at most the budget of optimiser
     steps (counted in the worker, by torch's hooks), a policy whose every parameter value some
-    optimiser step made, which balances the pole in the judge's own evaluation; and that the
+    optimiser step made, which balances the pole in the judge's own evaluation, on start states
+    the loop never saw (``eval_seed``: the loop stops on ``evaluate``'s default episodes, and
+    a policy can pass those by luck); and that the
     same loop, with the same seed and as many updates but the learner's function ``ablated``
     (the loss, or the weights of its log-probabilities) multiplied by 0, which makes the
     policy's gradient 0, does not balance it. Code in the worker can defeat all of this but the
@@ -529,6 +539,8 @@ class TrainingCheck:
 
     def problem(self, worker: Worker, args: dict[str, Any], expected: Any) -> str | None:
         worker.ready()  # restarting a worker is not training: it is not timed
+        eval_seed = args["eval_seed"]  # the judge's own: the worker never sees it
+        args = {name: value for name, value in args.items() if name != "eval_seed"}
         start = time.monotonic()
         answer = worker.call(self.adapter, args, self.seconds)
         seconds = time.monotonic() - start
@@ -548,12 +560,12 @@ class TrainingCheck:
                 "the trained policy holds parameters that no optimiser step made: weights "
                 "loaded or set by hand do not count as training"
             )
-        problem = agent_problem(run["parameters"])
+        problem = agent_problem(run["parameters"], eval_seed)
         if problem:
             return problem
         useless = {**args, "max_updates": steps, "useless_update": True}
         ablated = worker.call(self.adapter, useless, self.seconds)
-        if "value" in ablated and agent_problem(ablated["value"]["parameters"]) is None:
+        if "value" in ablated and agent_problem(ablated["value"]["parameters"], eval_seed) is None:
             return (
                 f"it balances the pole even when {self.ablated} is multiplied by 0, which makes "
                 "the policy's gradient 0: the agent does not come from your update"
@@ -561,9 +573,9 @@ class TrainingCheck:
         return None
 
 
-def agent_problem(parameters: Any) -> str | None:
+def agent_problem(parameters: Any, seed: int) -> str | None:
     """Why ``parameters`` do not make an MLPPolicy(hidden=32) whose greedy policy solves
-    CartPole-v1 in the judge's own evaluation, or None."""
+    CartPole-v1 in the judge's own evaluation, on the 100 start states ``seed`` gives, or None."""
     import torch
 
     from pgcourse import SOLVED_RETURN, MLPPolicy, evaluate
@@ -575,9 +587,12 @@ def agent_problem(parameters: Any) -> str | None:
         return f"the trained policy is not an MLPPolicy(hidden=32): {str(err)[:200]}"
     if not all(torch.isfinite(p).all() for p in policy.state_dict().values()):
         return "the trained policy has parameters that are not finite numbers (nan, inf)"
-    result = evaluate(policy)
+    result = evaluate(policy, seed=seed)
     if result.mean < SOLVED_RETURN:
-        return f"the greedy policy returns {result}; solving needs {SOLVED_RETURN:.0f}"
+        return (
+            f"the greedy policy returns {result} that the loop never saw; solving needs "
+            f"{SOLVED_RETURN:.0f}"
+        )
     return None
 
 
