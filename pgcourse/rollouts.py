@@ -66,9 +66,10 @@ def sample_by_inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.
     number in ``uniforms`` (shape ``(..., 1)``, uniform on [0, 1)), the smallest a with F(a) > u.
 
     Index a takes the numbers in [F(a-1), F(a)), an interval of length probs[a], so an index of
-    probability 0 is never returned. Counting the sums F(a) <= u over all but the last index
-    gives the answer; the last index takes every number past the second-to-last sum, so rounding
-    that leaves the total a hair below 1 cannot push the index out of range.
+    probability 0 other than the last is never returned. Counting the sums F(a) <= u over all but
+    the last index gives the answer; the last index takes every number in [F(K-2), 1), so rounding
+    that leaves the total a hair below 1 cannot push the index out of range, and the last index
+    can come up even with probability 0, with probability at most the rounding gap 1 - F(K-2).
     """
     return (probs.cumsum(dim=-1)[..., :-1] <= uniforms).sum(dim=-1)
 
