@@ -186,9 +186,11 @@ def trap_mdp(horizon: int = 3) -> TinyMDP:
     at once and staying earns 3 * (horizon - 1), more for any horizon of 2 or more. A policy that
     seldom stays in state 1 finds that moving there costs, so gradient ascent started there first
     learns to stay in state 0 and then crawls along a plateau where J is close to ``horizon`` and
-    the gradient nearly vanishes. The plateau is not a local maximum: the Hessian there has a
-    positive eigenvalue, and exact ascent (horizon 3, step size 1, from preferences (0, -2) for
-    action 1) leaves it after about 550 steps for the best value.
+    the gradient nearly vanishes. The plateau holds no stationary point: the gradient there is
+    small but not zero, and its component for staying in state 1 stays positive, so exact ascent
+    (horizon 3, step size 1, from preferences (0, -2) for action 1) leaves it after about 550
+    steps for the best value. The Hessian's positive eigenvalue there shows only that J is not
+    concave.
     """
     if not isinstance(horizon, int) or horizon < 1:
         raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
