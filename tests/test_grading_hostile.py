@@ -139,12 +139,16 @@ def edited_tests() -> str:
 
 def training_cheat(assignment: str, loop: str) -> str:
     """Correct answers before the training loop ``loop``, no training, and an evaluate that says
-    it is solved."""
+    it is solved, put in pgcourse too (the visible tests call pgcourse.evaluate), called as the
+    loop's two checks would be: nbgrader's kernel believes every visible test, the judge not."""
     nb = notebook(assignment)
     cell_of(nb, loop).source = (
         "class Solved:\n    mean = 500.0\n\n\n"
         "def evaluate(policy, *args, **kwargs):\n    return Solved()\n\n\n"
-        f"def {loop}(max_updates=300, seed=0):\n    return MLPPolicy(hidden=32), 5\n"
+        "pgcourse.evaluate = evaluate\n\n\n"
+        f"def {loop}(max_updates=300, seed=0):\n"
+        "    for _ in range(2):\n        evaluate(MLPPolicy(hidden=32))\n"
+        "    return MLPPolicy(hidden=32), 10\n"
     )
     return nbformat.writes(nb)
 
