@@ -44,8 +44,8 @@ def graded(tmp_path_factory):
     # Two broken submissions: they must be reported by name without stopping the others.
     driver.submit(course, "badjson", "score_function", '{"cells": [')
     (course.submitted / "nothing" / "score_function").mkdir(parents=True)
-    # One at a time: the suite's other workers grade beside it, and the two solutions that train
-    # must do so within their 60 s on the judge's clock (about 8 s on an idle core).
+    # One at a time: the suite's other workers grade beside it (the training budgets count CPU
+    # seconds, but the whole submission still has a wall-clock time limit).
     outcomes = driver.autograde(course, jobs=1)
     return course, {(o.student, o.assignment): o for o in outcomes}
 

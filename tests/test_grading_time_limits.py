@@ -3,7 +3,11 @@ its own tests, and the judge stops at the submission's time limit whatever the a
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -182,22 +186,92 @@ def test_training_in_the_judge_stops_at_the_deadline(reinforce_judge):
     assert found["test_train_reinforce"] == judge.Verdict(False, judge.NOT_CHECKED)
 
 
-def test_a_training_run_past_its_budget_is_withheld_but_not_suspected(reinforce_judge):
-    """A busy grading machine can slow an honest loop past its budget on the judge's clock (here
-    the solution's loop, given 1 s): the points are withheld and flagged for a regrade, not as
-    tampering; a wrong answer still is."""
+def test_a_training_run_over_its_cpu_budget_fails(reinforce_judge):
+    """The budget counts the CPU seconds of the worker's process tree: the solution's loop,
+    given 1 s of CPU, is cut off there and fails, like any wrong answer."""
     box, scratch, ref = reinforce_judge
-    check = replace(judge.CHECKS["reinforce"]["test_train_reinforce"], seconds=1.0)
+    check = replace(judge.CHECKS["reinforce"]["test_train_reinforce"], cpu_seconds=1.0)
     with judge.Worker(submission.program(solution("reinforce")), box, scratch, 30) as worker:
+        found = judge.first_problem(worker, check, ref, "test_train_reinforce")
+    assert found and "used more than 1 CPU seconds" in found, found
+    assert not isinstance(found, judge.Overran)
+
+
+def waiting_loop() -> list[tuple[str, bool]]:
+    """The solution's training loop, which first waits for 100 s without using the CPU."""
+    notebook = solution("reinforce")
+    train = cell_of(notebook, "train_reinforce")
+    train.source = train.source.replace('"""\n', '"""\n    import time\n\n    time.sleep(100)\n', 1)
+    return submission.program(notebook)
+
+
+def test_a_training_run_past_the_wall_limit_is_withheld_for_a_regrade(reinforce_judge, tmp_path):
+    """Only a loop that waits outlives its wall-clock limit (here 1 s of CPU budget, so 10 s):
+    the points are withheld and flagged for a regrade, not as tampering; a wrong answer still
+    is."""
+    box, scratch, ref = reinforce_judge
+    check = replace(judge.CHECKS["reinforce"]["test_train_reinforce"], cpu_seconds=1.0)
+    with judge.Worker(waiting_loop(), box, scratch, 30) as worker:
         slow = judge.first_problem(worker, check, ref, "test_train_reinforce")
-    assert isinstance(slow, judge.Overran) and "1 s), on the grader's clock" in slow, slow
+    assert isinstance(slow, judge.Overran) and "within 10 s" in slow, slow
+    assert "on the grader's clock" in slow
     scores = {"reinforce.ipynb": {"test_train_reinforce": 4, "test_own_update": 2}}
     record = grade.Record("learner", "reinforce", "fingerprint", scores=scores)
     verdicts = {
         "test_train_reinforce": judge.Verdict(False, slow, isinstance(slow, judge.Overran)),
         "test_own_update": judge.Verdict(False, "0 updates but 0 calls of reinforce_loss"),
     }
-    result = grade.apply_verdicts(record, verdicts, [], scratch)
+    result = grade.apply_verdicts(record, verdicts, [], tmp_path)
     assert result.scores == {"reinforce.ipynb": {"test_train_reinforce": 0, "test_own_update": 0}}
     assert result.flagged["test_train_reinforce"] == f"not confirmed: {slow}"
     assert result.flagged["test_own_update"].startswith("tampering suspected")
+
+
+@contextlib.contextmanager
+def one_core():
+    """The processes this process starts meanwhile confined to one core (yielded)."""
+    before = os.sched_getaffinity(0)
+    core = min(before)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield core
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@contextlib.contextmanager
+def spinning(core: int, busy: int):
+    """``busy`` processes that spin on ``core``, each in a session of its own (Linux shares a
+    core fairly between sessions)."""
+    spin = ["taskset", "-c", str(core), sys.executable, "-c", "while True: pass"]
+    spinners = [subprocess.Popen(spin, start_new_session=True) for _ in range(busy)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def test_a_busy_machine_does_not_change_the_training_verdict(reinforce_judge):
+    """The solution's loop, with the judge's seed, under a CPU budget twice what it uses on an
+    idle machine, passes again in a worker confined to one core shared with three busy
+    processes, where its training takes longer than that budget on the wall clock (which a
+    wall-clock budget would fail)."""
+    box, scratch, ref = reinforce_judge
+    check = judge.CHECKS["reinforce"]["test_train_reinforce"]
+    (args,) = ref.inputs["test_train_reinforce"]
+    args = {name: value for name, value in args.items() if name != "eval_seed"}
+    with judge.Worker(submission.program(solution("reinforce")), box, scratch, 30) as worker:
+        check.train(worker, args)
+        (_, idle, _) = worker.calls[0]
+    check = replace(check, cpu_seconds=2 * idle)
+    program = submission.program(solution("reinforce"))
+    with judge.Worker(program, box, scratch, 30) as worker:
+        with one_core() as core:
+            worker.ready()  # the worker's processes inherit the core; starting is not counted
+        with spinning(core, 3):
+            assert judge.first_problem(worker, check, ref, "test_train_reinforce") is None
+        (_, busy, wall), _ablated = worker.calls
+    print(f"training: idle {idle:.1f} CPU s; busy {busy:.1f} CPU s, {wall:.1f} wall s")
+    assert wall > check.cpu_seconds, "the machine was not busy enough to test anything"

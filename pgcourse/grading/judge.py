@@ -9,8 +9,9 @@ inputs. The driver keeps, for each test cell, the smaller of nbgrader's score an
 and flags the cells where nbgrader gave points the judge denies.
 
 A test that trains an agent is judged by training it again (:class:`TrainingCheck`): the
-worker runs the learner's loop with a seed the judge draws, the judge times it, and evaluates
-the trained parameters here.
+worker runs the learner's loop with a seed the judge draws, the judge counts the CPU seconds
+of the worker's whole process tree from outside it (so a busy machine does not change the
+grade), and evaluates the trained parameters here.
 
 :data:`CHECKS` maps every autograded test cell (its ``grade_id``) to its check. The judge stops
 at the submission's deadline; what it has not checked by then fails.
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from pgcourse.grading.sandbox import Sandbox, python
 
@@ -41,8 +43,15 @@ Inputs = Callable[[np.random.Generator], list[dict[str, Any]]]
 SETUP_SECONDS = 120.0
 """How long the source's own cells (imports) may take in a worker, even on a busy machine."""
 
-TRAINING_UPDATES, TRAINING_SECONDS = 300, 60.0
-"""The exercise's budget for training, in updates and seconds."""
+TRAINING_UPDATES, TRAINING_CPU_SECONDS = 300, 60.0
+"""The exercise's budget for training, in updates and CPU seconds (what the visible test counts
+with ``time.process_time``)."""
+
+WALL_FACTOR = 10
+"""A training run may last this many times its CPU budget on the wall clock: a safety limit for
+a loop that waits instead of computing, whose expiry withholds the points for a regrade."""
+
+CPU_POLL_SECONDS = 0.5
 
 
 # --- the judge's inputs: drawn afresh for each grading run, sent as plain lists ------------------
@@ -344,13 +353,33 @@ UNCONFIRMED = "not confirmed: "
 
 
 class Overran(str):
-    """Why a check failed, when the reason is the judge's clock running past a training budget:
-    a busy grading machine can do that to an honest loop, so the points are withheld and flagged
-    for a regrade (:data:`UNCONFIRMED`), not suspected of tampering."""
+    """Why a check failed, when the reason is the wall clock running past a training run's
+    safety limit: a very busy grading machine can do that to an honest loop, so the points are
+    withheld and flagged for a regrade (:data:`UNCONFIRMED`), not suspected of tampering."""
 
 
 def over_budget(problem: str) -> Overran:
     return Overran(f"{problem}, on the grader's clock (regrade when the machine is not busy)")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by the process ``pid`` and every process below it (threads and
+    reaped children included), read from the kernel's accounting: code in the tree cannot
+    change it. Forked processes stay in the tree: the sandbox's own process namespace adopts
+    orphans."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:  # ended since the listing: its parent now counts it
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 # --- the worker process --------------------------------------------------------------------------
@@ -374,6 +403,8 @@ class Worker:
         self.skipped: dict[int, str] = {}  # cells that killed or hung the worker, and why
         self.process: subprocess.Popen[bytes] | None = None
         self.answers: queue.Queue[bytes] = queue.Queue()
+        self.cpu_used = 0.0  # CPU seconds of the worker's process tree during the last request
+        self.calls: list[tuple[str, float, float]] = []  # (adapter, CPU seconds, wall seconds)
 
     def spawn(self) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="worker-", dir=self.scratch))
@@ -414,20 +445,30 @@ class Worker:
             raise OutOfTime
         return min(timeout, left)
 
-    def ask(self, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any] | None, str]:
-        """The worker's answer, or None and why there is none (it then is stopped)."""
+    def ask(
+        self, request: dict[str, Any], timeout: float, cpu_seconds: float | None = None
+    ) -> tuple[dict[str, Any] | None, str]:
+        """The worker's answer, or None and why there is none (it then is stopped). With
+        ``cpu_seconds``, the request may use that much CPU time and ``timeout`` is only the
+        wall clock's safety limit, whose expiry is an :class:`Overran`."""
         assert self.process is not None and self.process.stdin is not None
         limit = self.limit(timeout)
+        start = tree_cpu_seconds(self.process.pid)
+        self.cpu_used = 0.0
         try:
             self.process.stdin.write((json.dumps(request) + "\n").encode())
             self.process.stdin.flush()
-            line = self.answers.get(timeout=limit)
+            line = self.wait_for_answer(limit, start, cpu_seconds)
         except (BrokenPipeError, OSError):
             line = b""
         except queue.Empty:
             self.stop()
+            if self.cpu_used > (cpu_seconds or float("inf")):
+                return None, f"it used more than {cpu_seconds:.0f} CPU seconds"
             if limit < timeout:
                 raise OutOfTime from None
+            if cpu_seconds is not None:
+                return None, over_budget(f"no answer within {timeout:.0f} s")
             return None, f"no answer within {timeout:.0f} s"
         try:
             answer = json.loads(line)
@@ -437,6 +478,27 @@ class Worker:
         except ValueError:
             self.stop()
             return None, "the process died (or wrote garbage)" if line else "the process died"
+
+    def wait_for_answer(self, limit: float, start: float, cpu_seconds: float | None) -> bytes:
+        """The worker's next line, waiting at most ``limit`` seconds and, with ``cpu_seconds``,
+        until its process tree has used that much CPU time (queue.Empty on either)."""
+        assert self.process is not None
+        end = time.monotonic() + limit
+        while True:
+            wait = end - time.monotonic()
+            if cpu_seconds is not None:
+                wait = min(wait, CPU_POLL_SECONDS)
+            try:
+                line = self.answers.get(timeout=max(wait, 0.0))
+            except queue.Empty:
+                if time.monotonic() >= end:
+                    raise
+            else:
+                self.cpu_used = tree_cpu_seconds(self.process.pid) - start
+                return line
+            self.cpu_used = tree_cpu_seconds(self.process.pid) - start
+            if cpu_seconds is not None and self.cpu_used > cpu_seconds:
+                raise queue.Empty
 
     def ready(self) -> None:
         """Start the worker and run every cell that has not killed or hung it before."""
@@ -457,9 +519,13 @@ class Worker:
                     self.skipped[index] = problem
                     break
 
-    def call(self, adapter: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def call(
+        self, adapter: str, args: dict[str, Any], timeout: float, cpu_seconds: float | None = None
+    ) -> dict[str, Any]:
         self.ready()
-        answer, problem = self.ask({"call": adapter, "args": args}, timeout)
+        start = time.monotonic()
+        answer, problem = self.ask({"call": adapter, "args": args}, timeout, cpu_seconds)
+        self.calls.append((adapter, self.cpu_used, time.monotonic() - start))
         return answer if answer is not None else {"error": problem}
 
     def __enter__(self) -> Worker:
@@ -520,7 +586,8 @@ class TrainingCheck:
     """A test cell that trains an agent: the judge runs the learner's training loop itself.
 
     It certifies that the loop, run in the judge's worker with a seed drawn for this grading
-    run, returned within the budget on the judge's clock, after at most the budget of optimiser
+    run, returned within its budget of CPU seconds (of the worker's whole process tree, counted
+    from outside it: the same on an idle and a busy machine), after at most the budget of optimiser
     steps (counted in the worker, by torch's hooks), a policy whose every parameter value some
     optimiser step made, which balances the pole in the judge's own evaluation, on start states
     the loop never saw (``eval_seed``: the loop stops on ``evaluate``'s default episodes, and
@@ -528,29 +595,37 @@ class TrainingCheck:
     same loop, with the same seed and as many updates but the learner's function ``ablated``
     (the loss, or the weights of its log-probabilities) multiplied by 0, which makes the
     policy's gradient 0, does not balance it. Code in the worker can defeat all of this but the
-    clock and the evaluation, if it is written to (book/instructors.md, "the guarantee").
+    CPU count and the evaluation, if it is written to (book/instructors.md, "the guarantee").
+    The wall clock only bounds a loop that waits (``WALL_FACTOR`` times the CPU budget): its
+    expiry withholds the points for a regrade.
     """
 
     inputs: Inputs
     adapter: str = "train_reinforce"  # runs the loop: see pgcourse.grading.worker.train_loop
     ablated: str = "reinforce_loss"
-    seconds: float = TRAINING_SECONDS
+    cpu_seconds: float = TRAINING_CPU_SECONDS
     compared = False
 
+    def train(self, worker: Worker, args: dict[str, Any]) -> dict[str, Any]:
+        worker.ready()  # restarting a worker is not training: it is not counted
+        wall = self.cpu_seconds * WALL_FACTOR
+        return worker.call(self.adapter, args, wall, self.cpu_seconds)
+
     def problem(self, worker: Worker, args: dict[str, Any], expected: Any) -> str | None:
-        worker.ready()  # restarting a worker is not training: it is not timed
         eval_seed = args["eval_seed"]  # the judge's own: the worker never sees it
         args = {name: value for name, value in args.items() if name != "eval_seed"}
-        start = time.monotonic()
-        answer = worker.call(self.adapter, args, self.seconds)
-        seconds = time.monotonic() - start
+        answer = self.train(worker, args)
         if "value" not in answer:
-            problem = f"{answer.get('error', 'no answer')} (the budget is {self.seconds:.0f} s)"
-            return over_budget(problem) if seconds >= self.seconds else problem
+            error = answer.get("error", "no answer")
+            budget = f"(the budget is {self.cpu_seconds:.0f} CPU seconds)"
+            return (
+                Overran(f"{error} {budget}") if isinstance(error, Overran) else f"{error} {budget}"
+            )
         run = answer["value"]
         steps, budget = int(run["steps"]), args["max_updates"]
-        if seconds > self.seconds:
-            return over_budget(f"training took {seconds:.0f} s; the budget is {self.seconds:.0f} s")
+        if worker.cpu_used > self.cpu_seconds:
+            used, budget_seconds = worker.cpu_used, self.cpu_seconds
+            return f"training used {used:.0f} CPU seconds; the budget is {budget_seconds:.0f}"
         if steps < 1:
             return "no optimiser step was taken: each update must call optimizer.step()"
         if steps > budget:
@@ -564,7 +639,7 @@ class TrainingCheck:
         if problem:
             return problem
         useless = {**args, "max_updates": steps, "useless_update": True}
-        ablated = worker.call(self.adapter, useless, self.seconds)
+        ablated = self.train(worker, useless)
         if "value" in ablated and agent_problem(ablated["value"]["parameters"], eval_seed) is None:
             return (
                 f"it balances the pole even when {self.ablated} is multiplied by 0, which makes "
