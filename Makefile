@@ -60,7 +60,8 @@ collect: $(STAMP)
 
 autograde: $(STAMP)
 	$(GRADING) autograde --jobs $(JOBS) $(DATABASE) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
-		$(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(REGRADE),--regrade)
+		$(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(REGRADE),--regrade) \
+		$(if $(SEED),--seed $(SEED))
 
 feedback: $(STAMP)
 	$(GRADING) feedback --jobs $(JOBS) $(DATABASE) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT))

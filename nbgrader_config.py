@@ -51,6 +51,14 @@ c.ZipCollectApp.strict = True
 c.HTMLExporter.preprocessors = ["pgcourse.grading.sanitize.SanitizeOutputs"]
 c.HTMLExporter.filters = {"markdown2html": "pgcourse.grading.sanitize.markdown2html"}
 
+# Feedback pages do not show the hidden tests that nbgrader puts back into the autograded
+# notebook, nor what they printed or raised (pgcourse.grading.hidden_tests); the formgrader does.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "pgcourse.grading.hidden_tests.HideHiddenTests",
+]
+
 # The course has no exchange folder: learners get exercises/ from git and hand in through the
 # learning platform (`make collect`). The formgrader lists nothing instead of warning about one.
 c.ExchangeFactory.list = "pgcourse.grading.formgrader.NoExchange"

@@ -70,17 +70,21 @@ def run(course: driver.Course, *args: str, env: dict | None = None) -> tuple[int
 
 
 def results(course: driver.Course) -> dict[str, dict]:
-    """Every recorded submission's per-cell scores and flags, and whether it was recorded."""
+    """Every recorded submission's per-cell scores and flags, whether it was recorded, and the
+    judge's seed and verdicts."""
     found = {}
     with Gradebook(course.db_url) as gradebook:
         for assignment in ("score_function", "reinforce"):
             for submission in gradebook.assignment_submissions(assignment):
                 (notebook,) = submission.notebooks
-                verdicts = course.autograded / submission.student_id / assignment / "judge.json"
+                path = course.autograded / submission.student_id / assignment / "judge.json"
+                verdicts = json.loads(path.read_text())
                 found[submission.student_id] = {
                     "scores": {g.name: g.auto_score for g in notebook.grades},
-                    "flagged": sorted(json.loads(verdicts.read_text())["flagged"]),
+                    "flagged": sorted(verdicts["flagged"]),
                     "notebook_flagged": notebook.flagged,
+                    "seed": verdicts["seed"],
+                    "passed": {k: v["passed"] for k, v in verdicts["checks"].items()},
                 }
     return found
 
@@ -124,8 +128,15 @@ def reference(tmp_path_factory):
     return results(course)
 
 
+def the_seed(results: dict[str, dict]) -> int:
+    """The one seed the judge drew every submission's inputs from in a run."""
+    (seed,) = {found["seed"] for found in results.values()}
+    return seed
+
+
 def test_the_reference_grades_are_what_each_submission_earns(reference):
     assert set(reference) == {*MIXED, "mutant0", "mutant16"}
+    assert isinstance(the_seed(reference), int)
     assert sum(v or 0 for v in reference["honest"]["scores"].values()) == 18
     assert sum(v or 0 for v in reference["blank"]["scores"].values()) == 0
     assert reference["silences"]["flagged"] and reference["silences"]["notebook_flagged"]
@@ -139,8 +150,11 @@ def test_the_reference_grades_are_what_each_submission_earns(reference):
 # gradebook is met once: the local pool into SQLite, and a cluster into PostgreSQL.
 @pytest.mark.parametrize(("executor", "gradebook"), [("jobs2", "sqlite"), ("dask", "postgresql")])
 def test_the_same_grades_everywhere(executor, gradebook, reference, database, cluster, tmp_path):
+    """The same grades, flags and verdicts, on the same inputs (the reference run's seed), on
+    two local jobs and on two Dask workers."""
     course = mixed_class(tmp_path / "course")
     args = ["--jobs", "2"] if executor == "jobs2" else ["--scheduler", cluster.address]
+    args += ["--seed", str(the_seed(reference))]
     if gradebook == "postgresql":
         name = f"{executor}_{gradebook}"
         url = database.new_database(name)
@@ -148,6 +162,7 @@ def test_the_same_grades_everywhere(executor, gradebook, reference, database, cl
         args += ["--db-url", url]
     code, output = run(course, "autograde", *args)
     assert code == 1 and "FAILED notjson" in output, output
+    assert f"from seed {the_seed(reference)} " in output
     assert results(course) == reference
     if gradebook == "postgresql":
         assert not (course.root / "gradebook.db").exists()  # the rows are in PostgreSQL

@@ -76,10 +76,12 @@ def test_the_evaluation_seed_comes_with_the_judges_inputs_and_stays_out_of_the_w
     sent = []
 
     class Worker:
+        cpu_used = 1.0
+
         def ready(self):
             pass
 
-        def call(self, adapter, args, timeout):
+        def call(self, adapter, args, timeout, cpu_seconds=None):
             sent.append(args)
             trained = balancing_mlp() if not args.get("useless_update") else MLPPolicy(hidden=32)
             return {"value": {"steps": 3, "unmade": 0, "parameters": parameters(trained)}}

@@ -52,6 +52,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             )
             command.add_argument("--timeout", type=float, default=driver.SUBMISSION_TIMEOUT)
             command.add_argument(
+                "--seed",
+                type=int,
+                help="draw the judge's inputs from this seed (default: a new one for each run; "
+                "judge.json records it, so a regrade with it checks the same inputs)",
+            )
+            command.add_argument(
                 "--no-sandbox",
                 action="store_true",
                 help="run learners' code without bubblewrap (only on a machine with nothing else)",
@@ -112,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                     memory_bytes=int(args.memory_gb * 1024**3),
                     cpu_seconds=int(args.timeout),
                 )
-                options = driver.Options(sandbox=not args.no_sandbox, limits=limits)
+                options = driver.Options(sandbox=not args.no_sandbox, limits=limits, seed=args.seed)
                 outcomes = driver.autograde(
                     course,
                     args.jobs,

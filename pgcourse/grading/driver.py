@@ -78,7 +78,7 @@ def autograde(
     the sandbox (the default), when another driver grades the course, when the gradebook or the
     scheduler cannot be reached; nothing is written then.
     """
-    options = options or Options()
+    options = (options or Options()).seeded()
     if options.sandbox:
         from pgcourse.grading.grade import sandbox_available
 
@@ -106,6 +106,8 @@ def autograde(
                 f"{len(tasks) - len(todo)} of {len(tasks)} submissions already graded "
                 "(--regrade grades them again)"
             )
+        if todo:
+            print(f"the judge's inputs come from seed {options.seed} (--seed reuses them)")
         results = executors.cluster(todo, scheduler) if scheduler else executors.local(todo, jobs)
         outcomes = list(record_all(course, results, len(todo)))
     return sorted(outcomes, key=lambda o: (o.assignment, o.student))
@@ -174,7 +176,7 @@ def grade_submission(
     """Grade one submission here and record it (the gradebook must know the assignment)."""
     from pgcourse.grading.grade import grade
 
-    task_ = task(course, student, assignment, timeout, options or Options())
+    task_ = task(course, student, assignment, timeout, (options or Options()).seeded())
     try:
         result: Record | BaseException = grade(task_)
     except Exception as err:  # noqa: BLE001 (reported like any task that could not run)

@@ -20,6 +20,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -54,10 +55,17 @@ SCRATCH_PREFIX = "pgcourse-grading-"
 
 @dataclass(frozen=True)
 class Options:
-    """How submissions run: in bubblewrap (``sandbox``), with ``limits`` on each process."""
+    """How submissions run: in bubblewrap (``sandbox``), with ``limits`` on each process, judged
+    on the inputs drawn from ``seed`` (one per grading run, recorded with every result, so that
+    every worker judges the class on the same inputs and a regrade with it reproduces them)."""
 
     sandbox: bool = True
     limits: Limits = field(default_factory=Limits)
+    seed: int | None = None  # None: the driver draws one for the run
+
+    def seeded(self) -> Options:
+        """These options with a seed, drawn now if they have none."""
+        return self if self.seed is not None else replace(self, seed=secrets.randbits(63))
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class Record:
     timestamp: str | None = None
     seconds: float = 0.0
     grader: str = ""
+    seed: int | None = None  # the judge's inputs were drawn from it (Options.seed)
 
     @property
     def ok(self) -> bool:
@@ -124,7 +133,8 @@ def grade(task: Task) -> Record:
     """Grade ``task``; raises only when the course itself cannot grade (a broken solution)."""
     start = time.perf_counter()
     course = Course(Path(task.root))
-    base = Record(task.student, task.assignment, fingerprint(course, task.assignment, task.files))
+    digest = fingerprint(course, task.assignment, task.files)
+    base = Record(task.student, task.assignment, digest, seed=task.options.seed)
     base = replace(base, grader=f"{socket.gethostname()}:{os.getpid()}")
     if task.options.sandbox:
         sandbox_available()
@@ -360,7 +370,7 @@ def prepare(course: Course, assignment: str, folder: Path) -> None:
 # --- what each grading process computes once -----------------------------------------------------
 
 _lock = threading.Lock()
-_references: dict[tuple[str, int], judge.Reference] = {}
+_references: dict[tuple[str, int, int | None], judge.Reference] = {}
 _templates: dict[tuple[str, str, int], Path] = {}
 
 
@@ -370,8 +380,9 @@ def source_key(course: Course, assignment: str) -> tuple[str, int]:
 
 
 def reference(course: Course, assignment: str, options: Options) -> judge.Reference:
-    """The judge's inputs and the solution's answers, computed once per source and process."""
-    key = source_key(course, assignment)
+    """The judge's inputs (from ``options.seed``) and the solution's answers, computed once per
+    source, seed and process."""
+    key = (*source_key(course, assignment), options.seed)
     with _lock:
         if key not in _references:
             path = course.solutions / assignment / f"{assignment}.ipynb"
@@ -381,7 +392,7 @@ def reference(course: Course, assignment: str, options: Options) -> judge.Refere
             with scratch_folder() as scratch:
                 sandbox = Sandbox.for_course(course.root, scratch, options.sandbox, options.limits)
                 _references[key] = judge.reference(
-                    assignment, cells, sandbox, scratch, course.cell_timeout()
+                    assignment, cells, sandbox, scratch, course.cell_timeout(), options.seed
                 )
         return _references[key]
 

@@ -107,6 +107,7 @@ def record(course: Course, result: Record) -> None:
         "flagged": dict(result.flagged),
         "problem": result.problem,
         "checks": dict(result.checks),
+        "seed": result.seed,
     }
     write_atomically(folder / VERDICT_FILE, json.dumps(verdicts, indent=1))
     with open_gradebook(course) as gradebook:

@@ -741,17 +741,24 @@ class Reference:
     answers: dict[str, list[Any]]
 
 
+def draw_inputs(assignment: str, seed: int) -> dict[str, list[dict[str, Any]]]:
+    """The inputs of every check of ``assignment``, drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return {grade_id: check.inputs(rng) for grade_id, check in CHECKS.get(assignment, {}).items()}
+
+
 def reference(
     assignment: str,
     solution_cells: list[tuple[str, bool]],
     sandbox: Sandbox,
     scratch: Path,
     timeout: float,
+    seed: int | None = None,
 ) -> Reference:
-    """Draw fresh inputs for every check and ask the solution's functions for their answers."""
-    rng = np.random.default_rng(secrets.randbits(64))
+    """Draw the inputs of every check from ``seed`` (a fresh one if None) and ask the
+    solution's functions for their answers."""
     checks = CHECKS.get(assignment, {})
-    inputs = {grade_id: check.inputs(rng) for grade_id, check in checks.items()}
+    inputs = draw_inputs(assignment, secrets.randbits(63) if seed is None else seed)
     answers: dict[str, list[Any]] = {}
     with Worker(solution_cells, sandbox, scratch, timeout) as worker:
         for grade_id, check in checks.items():
