@@ -84,7 +84,7 @@ def results(course: driver.Course) -> dict[str, dict]:
                     "flagged": sorted(verdicts["flagged"]),
                     "notebook_flagged": notebook.flagged,
                     "seed": verdicts["seed"],
-                    "passed": {k: v["passed"] for k, v in verdicts["checks"].items()},
+                    "kinds": {k: v["kind"] for k, v in verdicts["checks"].items()},
                 }
     return found
 

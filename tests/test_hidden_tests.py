@@ -12,6 +12,7 @@ from nbformat.v4 import new_output
 from pgcourse.grading import driver, grade
 from pgcourse.grading.execute import error_output
 from pgcourse.grading.hidden_tests import HIDDEN_FAILED, HIDDEN_NOTE, HideHiddenTests
+from pgcourse.grading.outcomes import Kind, Verdict
 
 REPO = Path(__file__).resolve().parents[1]
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
@@ -44,7 +45,7 @@ def traceback_at(line: int, message: str) -> dict:
     return new_output("error", ename="AssertionError", evalue=message, traceback=frames)
 
 
-def graded_cell(tmp_path: Path, flagged: dict[str, str]):
+def graded_cell(tmp_path: Path, flagged: dict[str, Verdict]):
     """The variance solution's first hidden-test cell as nbgrader leaves it after grading, in a
     folder with its judge.json: a visible test printed, then a hidden one raised, then code in
     the kernel sent an error dressed as the judge's."""
@@ -56,7 +57,8 @@ def graded_cell(tmp_path: Path, flagged: dict[str, str]):
         traceback_at(begin + 2, "expected 0.4142"),
         error_output("GradingCheckFailed", "tampering suspected: expected 0.4142"),
     ]
-    (tmp_path / driver.VERDICT_FILE).write_text(json.dumps({"flagged": flagged}))
+    flags = {k: flag.to_json() for k, flag in flagged.items()}
+    (tmp_path / driver.VERDICT_FILE).write_text(json.dumps({"flagged": flags}))
     return cell, begin
 
 
@@ -66,7 +68,7 @@ def hide(cell, folder: Path):
 
 
 def test_a_failed_hidden_test_shows_neither_its_code_nor_its_values(tmp_path):
-    reason = "tampering suspected: reward_to_go_weights on the judge's input 1: wrong values"
+    reason = Verdict(Kind.TAMPERING, "reward_to_go_weights on the judge's input 1: wrong values")
     cell, _ = graded_cell(tmp_path, {"test_reward_to_go_weights": reason})
     shown = hide(cell, tmp_path)
     assert "HIDDEN TESTS" not in shown.source and shown.source.endswith(HIDDEN_NOTE)

@@ -30,6 +30,7 @@ from pgcourse.grading.course import JUNK_NAMES, Course, errors_in
 from pgcourse.grading.course import run_nbgrader as run_nbgrader_at
 from pgcourse.grading.grade import SUBMISSION_TIMEOUT, Options, Record, Task
 from pgcourse.grading.gradebook import VERDICT_FILE
+from pgcourse.grading.outcomes import Kind
 from pgcourse.grading.sandbox import Limits
 
 __all__ = ["Course", "Limits", "Options", "SUBMISSION_TIMEOUT", "VERDICT_FILE"]
@@ -157,8 +158,8 @@ def record_one(course: Course, task_: Task, result: Record | BaseException) -> O
     if result.problem:
         detail = f"{result.problem}; recorded as {detail}"
     detail += "".join(f"; {note}" for note in result.notes)
-    suspected = [k for k, why in result.flagged.items() if why.startswith("tampering")]
-    unchecked = [k for k, why in result.flagged.items() if not why.startswith("tampering")]
+    suspected = [k for k, flag in result.flagged.items() if flag.kind is Kind.TAMPERING]
+    unchecked = [k for k, flag in result.flagged.items() if flag.kind is not Kind.TAMPERING]
     if suspected:
         detail += f"; tampering suspected in {', '.join(sorted(suspected))}"
     if unchecked:
@@ -307,10 +308,10 @@ def grades(course: Course, output: Path) -> Path:
     for row in rows:
         flagged = gradebook.flags(course, row["student_id"], row["assignment"])
         row["tampering_suspected"] = " ".join(
-            sorted(k for k, why in flagged.items() if why.startswith("tampering"))
+            sorted(k for k, flag in flagged.items() if flag.kind is Kind.TAMPERING)
         )
         row["not_checked"] = " ".join(
-            sorted(k for k, why in flagged.items() if not why.startswith("tampering"))
+            sorted(k for k, flag in flagged.items() if flag.kind is not Kind.TAMPERING)
         )
     if rows:
         with output.open("w", newline="") as file:

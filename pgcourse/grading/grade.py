@@ -37,6 +37,7 @@ import nbformat
 from pgcourse.grading import judge, submission
 from pgcourse.grading.course import Course, errors_in, run_nbgrader
 from pgcourse.grading.execute import error_output
+from pgcourse.grading.outcomes import Kind, Verdict
 from pgcourse.grading.sandbox import (
     KERNEL_NAME,
     SETTINGS_VARIABLE,
@@ -87,8 +88,9 @@ class Record:
     """What grading one submission found; plain data, written to the gradebook by the driver.
 
     ``scores`` and ``comments`` map each notebook to its cells' automatic scores and comments
-    (empty when nothing could be graded: every cell then scores 0); ``flagged`` maps a test
-    cell to why it lost nbgrader's points; ``problem`` is why the submission was not graded
+    (empty when nothing could be graded: every cell then scores 0); ``checks`` holds the judge's
+    verdicts; ``flagged`` maps a test cell that lost nbgrader's points to why (a verdict of kind
+    tampering, not_checked or unconfirmed); ``problem`` is why the submission was not graded
     normally ("" when it was).
     """
 
@@ -100,8 +102,8 @@ class Record:
     scores: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
     comments: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
     notebooks: Mapping[str, str] = field(default_factory=dict)
-    checks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    flagged: Mapping[str, str] = field(default_factory=dict)
+    checks: Mapping[str, Verdict] = field(default_factory=dict)
+    flagged: Mapping[str, Verdict] = field(default_factory=dict)
     timestamp: str | None = None
     seconds: float = 0.0
     grader: str = ""
@@ -157,7 +159,7 @@ def grade_folder(course: Course, task: Task, scratch: Path, base: Record) -> Rec
     prepare(course, assignment, scratch / "submitted" / student / assignment)
     sandbox = Sandbox.for_course(course.root, scratch, task.options.sandbox, task.options.limits)
     shutil.copy(template_gradebook(course, assignment), scratch / "gradebook.db")
-    verdicts: dict[str, judge.Verdict] = {}
+    verdicts: dict[str, Verdict] = {}
     judge_errors: list[str] = []
     deadline = time.monotonic() + task.timeout  # the judge stops there too, like nbgrader
 
@@ -207,7 +209,7 @@ def grade_folder(course: Course, task: Task, scratch: Path, base: Record) -> Rec
         if not (scratch / "submitted" / student / assignment / n).exists()
     ]
     notes += [f"missing {name} (scored 0)" for name in missing]
-    if any(verdict.detail == judge.NOT_CHECKED for verdict in verdicts.values()):
+    if any(verdict.detail == judge.OUT_OF_TIME for verdict in verdicts.values()):
         notes.append("the judge ran out of time (what it did not check scored 0)")
     if result.returncode != 0:
         unchecked = f"nbgrader failed: {errors_in(result.stderr)}"
@@ -240,29 +242,25 @@ def read_scratch_gradebook(scratch: Path, student: str, assignment: str) -> dict
 
 
 def apply_verdicts(
-    record: Record, verdicts: dict[str, judge.Verdict], judge_errors: list[str], scratch: Path
+    record: Record, verdicts: dict[str, Verdict], judge_errors: list[str], scratch: Path
 ) -> Record:
     """Keep, for each test cell the judge checks, the smaller of nbgrader's and the judge's
     score; a cell without a verdict (the judge failed) scores 0. Cells that lost nbgrader's
     points are flagged, with the reason, in the record and in the autograded notebook."""
     must_confirm = set(judge.CHECKS.get(record.assignment, {}))
-    not_checked = judge_errors[0] if judge_errors else "the judge gave no verdict"
+    no_verdict = Verdict(
+        Kind.NOT_CHECKED, judge_errors[0] if judge_errors else "the judge gave no verdict"
+    )
     scores = {name: dict(cells) for name, cells in record.scores.items()}
     flagged = {}
     for cells in scores.values():
         for grade_id in sorted(must_confirm & set(cells)):
-            verdict = verdicts.get(grade_id)
-            if (cells[grade_id] or 0) > 0 and (verdict is None or not verdict.passed):
-                if verdict is None:
-                    flagged[grade_id] = f"not checked: {not_checked}"
-                elif verdict.detail == judge.NOT_CHECKED:
-                    flagged[grade_id] = verdict.detail
-                elif verdict.overran:
-                    flagged[grade_id] = f"{judge.UNCONFIRMED}{verdict.detail}"
-                else:
-                    flagged[grade_id] = f"tampering suspected: {verdict.detail}"
-                cells[grade_id] = 0
-    checks = {k: {"passed": v.passed, "detail": v.detail} for k, v in verdicts.items()}
+            verdict = verdicts.get(grade_id, no_verdict)
+            if (cells[grade_id] or 0) > 0 and not verdict.passed:
+                if verdict.kind is Kind.FAILED:  # nbgrader's points, denied by the judge
+                    verdict = Verdict(Kind.TAMPERING, verdict.detail)
+                flagged[grade_id], cells[grade_id] = verdict, 0
+    checks = dict(verdicts)
     problem = f"the judge could not check the answers: {judge_errors[0]}" if judge_errors else ""
     notebooks = annotated(record.notebooks, flagged)
     return replace(
@@ -279,7 +277,7 @@ def failed_closed(
     for cells in scores.values():
         for grade_id, score in cells.items():
             if (score or 0) > 0:
-                cells[grade_id], flagged[grade_id] = 0, f"not checked: {reason}"
+                cells[grade_id], flagged[grade_id] = 0, Verdict(Kind.NOT_CHECKED, reason)
     notebooks = annotated(graded.get("notebooks", {}), flagged)
     return replace(
         base,
@@ -290,27 +288,27 @@ def failed_closed(
     )
 
 
-def annotated(notebooks: Mapping[str, str], flagged: Mapping[str, str]) -> dict[str, str]:
+def annotated(notebooks: Mapping[str, str], flagged: Mapping[str, Verdict]) -> dict[str, str]:
     """The autograded notebooks with each flagged cell's reason under it, for the feedback."""
     result = {}
     for name, text in notebooks.items():
         notebook = nbformat.reads(text, as_version=4)
         for cell in notebook.cells:
-            reason = flagged.get(submission.grade_id(cell) or "")
-            if reason and cell.cell_type == "code":
-                cell.outputs.append(error_output("GradingCheckFailed", explanation(reason)))
+            flag = flagged.get(submission.grade_id(cell) or "")
+            if flag and cell.cell_type == "code":
+                cell.outputs.append(error_output("GradingCheckFailed", explanation(flag)))
         result[name] = nbformat.writes(notebook)
     return result
 
 
-def explanation(reason: str) -> str:
-    if reason.startswith("tampering suspected: "):
-        detail = reason.removeprefix("tampering suspected: ")
+def explanation(flag: Verdict) -> str:
+    """What the learner's feedback says under a flagged test cell."""
+    if flag.kind is Kind.TAMPERING:
         return (
             "tampering suspected: this test passed in the notebook, but the grader's own "
-            f"check, run outside the notebook, failed ({detail}). No points."
+            f"check, run outside the notebook, failed ({flag.detail}). No points."
         )
-    return f"{reason}. The grader could not confirm this test's points: no points."
+    return f"{flag}. The grader could not confirm this test's points: no points."
 
 
 # --- the submission's folder ---------------------------------------------------------------------
@@ -486,7 +484,7 @@ def run_judge(
     sandbox: Sandbox,
     scratch: Path,
     deadline: float,
-) -> dict[str, judge.Verdict]:
+) -> dict[str, Verdict]:
     """The judge's verdicts on the normalized submission (none for an unknown assignment),
     those it has not reached by ``deadline`` (``time.monotonic()``) failed."""
     name = f"{assignment}.ipynb"

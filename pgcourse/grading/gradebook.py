@@ -24,6 +24,7 @@ from sqlalchemy.exc import SAWarning
 
 from pgcourse.grading.course import Course, errors_in, run_nbgrader
 from pgcourse.grading.grade import Record
+from pgcourse.grading.outcomes import Kind, Verdict
 
 VERDICT_FILE = "judge.json"
 """Written next to each autograded notebook: the judge's verdicts and the flagged cells."""
@@ -102,11 +103,11 @@ def record(course: Course, result: Record) -> None:
         write_atomically(folder / name, text)
     verdicts = {
         "tampering_suspected": sorted(
-            k for k, why in result.flagged.items() if why.startswith("tampering suspected")
+            k for k, flag in result.flagged.items() if flag.kind is Kind.TAMPERING
         ),
-        "flagged": dict(result.flagged),
+        "flagged": {k: flag.to_json() for k, flag in result.flagged.items()},
         "problem": result.problem,
-        "checks": dict(result.checks),
+        "checks": {k: verdict.to_json() for k, verdict in result.checks.items()},
         "seed": result.seed,
     }
     write_atomically(folder / VERDICT_FILE, json.dumps(verdicts, indent=1))
@@ -185,13 +186,20 @@ def score_summary(course: Course, student: str, assignment: str) -> str:
     return summary
 
 
-def flags(course: Course, student: str, assignment: str) -> dict[str, str]:
+def flags(course: Course, student: str, assignment: str) -> dict[str, Verdict]:
     """The flagged test cells of a graded submission, with why (judge.json)."""
-    path = course.autograded / student / assignment / VERDICT_FILE
-    if not path.exists():
+    return read_flags(course.autograded / student / assignment / VERDICT_FILE)
+
+
+def read_flags(path: Path) -> dict[str, Verdict]:
+    """The flagged test cells in the judge.json at ``path`` ({} when there is none); files
+    written before flags were recorded hold only the tampering suspected."""
+    if not path.is_file():
         return {}
     verdicts = json.loads(path.read_text())
-    return verdicts.get("flagged") or dict.fromkeys(verdicts.get("tampering_suspected", []), "")
+    if "flagged" not in verdicts:
+        return {k: Verdict(Kind.TAMPERING) for k in verdicts.get("tampering_suspected", [])}
+    return {k: Verdict.from_json(v) for k, v in verdicts["flagged"].items()}
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -13,7 +13,6 @@ or raises when a hidden test calls it could carry the hidden inputs.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -23,7 +22,8 @@ from nbgrader.preprocessors import ClearHiddenTests
 from pgcourse.grading import submission
 from pgcourse.grading.execute import error_output
 from pgcourse.grading.grade import explanation
-from pgcourse.grading.gradebook import VERDICT_FILE
+from pgcourse.grading.gradebook import VERDICT_FILE, read_flags
+from pgcourse.grading.outcomes import Verdict
 
 HIDDEN_NOTE = "# Hidden tests ran here: they check the same kinds of property on other inputs."
 HIDDEN_FAILED = (
@@ -86,10 +86,7 @@ def reduced(error: NotebookNode, hidden_from: int) -> NotebookNode | None:
     return error_output(ename, evalue)
 
 
-def judge_reasons(resources: dict) -> dict[str, str]:
-    """The judge's reason for each flagged cell of the notebook being converted (judge.json
-    beside the autograded notebook), or {}."""
-    path = Path(resources.get("metadata", {}).get("path", "")) / VERDICT_FILE
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text()).get("flagged") or {}
+def judge_reasons(resources: dict) -> dict[str, Verdict]:
+    """The flagged cells of the notebook being converted, with why (judge.json beside the
+    autograded notebook), or {}."""
+    return read_flags(Path(resources.get("metadata", {}).get("path", "")) / VERDICT_FILE)

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from pgcourse.grading.outcomes import Kind, Verdict
 from pgcourse.grading.sandbox import Sandbox, python
 
 Inputs = Callable[[np.random.Generator], list[dict[str, Any]]]
@@ -348,18 +349,13 @@ class OutOfTime(Exception):
     """The submission's deadline passed before the judge had checked everything."""
 
 
-NOT_CHECKED = "not checked: the submission's time limit (--timeout) ran out first"
-UNCONFIRMED = "not confirmed: "
+OUT_OF_TIME = "the submission's time limit (--timeout) ran out first"
 
 
-class Overran(str):
-    """Why a check failed, when the reason is the wall clock running past a training run's
-    safety limit: a very busy grading machine can do that to an honest loop, so the points are
-    withheld and flagged for a regrade (:data:`UNCONFIRMED`), not suspected of tampering."""
-
-
-def over_budget(problem: str) -> Overran:
-    return Overran(f"{problem}, on the grader's clock (regrade when the machine is not busy)")
+class Unconfirmed(Exception):
+    """A training run outlived the wall clock's safety limit: only a loop that waits, or a very
+    busy grading machine, does that, so the points are withheld and flagged for a regrade
+    (:attr:`Kind.UNCONFIRMED`), not suspected of tampering."""
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -450,7 +446,7 @@ class Worker:
     ) -> tuple[dict[str, Any] | None, str]:
         """The worker's answer, or None and why there is none (it then is stopped). With
         ``cpu_seconds``, the request may use that much CPU time and ``timeout`` is only the
-        wall clock's safety limit, whose expiry is an :class:`Overran`."""
+        wall clock's safety limit, whose expiry raises :class:`Unconfirmed`."""
         assert self.process is not None and self.process.stdin is not None
         limit = self.limit(timeout)
         start = tree_cpu_seconds(self.process.pid)
@@ -468,7 +464,11 @@ class Worker:
             if limit < timeout:
                 raise OutOfTime from None
             if cpu_seconds is not None:
-                return None, over_budget(f"no answer within {timeout:.0f} s")
+                raise Unconfirmed(
+                    f"no answer within {timeout:.0f} s on the grader's clock, having used "
+                    f"{self.cpu_used:.0f} of its {cpu_seconds:.0f} CPU seconds (regrade when "
+                    "the machine is not busy)"
+                ) from None
             return None, f"no answer within {timeout:.0f} s"
         try:
             answer = json.loads(line)
@@ -618,9 +618,7 @@ class TrainingCheck:
         if "value" not in answer:
             error = answer.get("error", "no answer")
             budget = f"(the budget is {self.cpu_seconds:.0f} CPU seconds)"
-            return (
-                Overran(f"{error} {budget}") if isinstance(error, Overran) else f"{error} {budget}"
-            )
+            return f"{error} {budget}"
         run = answer["value"]
         steps, budget = int(run["steps"]), args["max_updates"]
         if worker.cpu_used > self.cpu_seconds:
@@ -639,7 +637,10 @@ class TrainingCheck:
         if problem:
             return problem
         useless = {**args, "max_updates": steps, "useless_update": True}
-        ablated = self.train(worker, useless)
+        try:
+            ablated = self.train(worker, useless)
+        except Unconfirmed:
+            ablated = {}  # no agent: nothing to count against the learner
         if "value" in ablated and agent_problem(ablated["value"]["parameters"], eval_seed) is None:
             return (
                 f"it balances the pole even when {self.ablated} is multiplied by 0, which makes "
@@ -796,13 +797,6 @@ def compare(got: Any, expected: Any, tolerance: float) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Verdict:
-    passed: bool
-    detail: str
-    overran: bool = False  # failed on the judge's clock only (:class:`Overran`)
-
-
 def judge(
     assignment: str,
     learner_cells: list[tuple[str, bool]],
@@ -820,24 +814,30 @@ def judge(
             try:
                 problem = first_problem(worker, check, ref, grade_id)
             except OutOfTime:
-                problem = NOT_CHECKED
-            verdicts[grade_id] = Verdict(
-                problem is None, problem or "passed", isinstance(problem, Overran)
-            )
+                verdicts[grade_id] = Verdict(Kind.NOT_CHECKED, OUT_OF_TIME)
+            except Unconfirmed as err:
+                verdicts[grade_id] = Verdict(Kind.UNCONFIRMED, str(err))
+            else:
+                verdicts[grade_id] = (
+                    Verdict(Kind.FAILED, problem) if problem else Verdict(Kind.PASSED)
+                )
     return verdicts
 
 
 def first_problem(
     worker: Worker, check: Check | TrainingCheck, ref: Reference, grade_id: str
 ) -> str | None:
-    """Why the learner's answer to the first of the judge's inputs it fails is wrong, or None."""
+    """Why the learner's answer to the first of the judge's inputs it fails is wrong, or None;
+    :class:`Unconfirmed` (saying which input) when a training run outlived its wall limit."""
     for number, args in enumerate(ref.inputs[grade_id]):
+        where = f"{check.adapter} on the judge's input {number + 1}"
         expected = ref.answers[grade_id][number] if check.compared else None
         try:
             problem = check.problem(worker, args, expected)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             problem = f"the answer is malformed ({type(err).__name__})"
+        except Unconfirmed as err:
+            raise Unconfirmed(f"{where}: {err}") from None
         if problem:
-            found = f"{check.adapter} on the judge's input {number + 1}: {problem}"
-            return Overran(found) if isinstance(problem, Overran) else found
+            return f"{where}: {problem}"
     return None

@@ -25,6 +25,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 
 from pgcourse.grading import driver, gradebook
+from pgcourse.grading.outcomes import Kind
 
 IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 """The columns Canvas reads a student from, first and in this order; Moodle maps any of them."""
@@ -34,7 +35,7 @@ TOTAL = "Final Points"
 def tampering_suspected(course: driver.Course, student: str, assignment: str) -> list[str]:
     """The test cells of a submission where the judge denied nbgrader's points."""
     flagged = gradebook.flags(course, student, assignment)
-    return sorted(k for k, why in flagged.items() if why.startswith("tampering"))
+    return sorted(k for k, flag in flagged.items() if flag.kind is Kind.TAMPERING)
 
 
 def columns(assignments: list[str]) -> list[str]:
