@@ -62,6 +62,7 @@ def test_a_killed_driver_resumes_and_a_second_driver_is_refused(tmp_path, short_
     code, output = run(course, "autograde", env=env)
     assert code == 2 and "another driver is grading" in output, output
     assert first.stdout is not None
+    assert first.stdout.readline().startswith("the judge's inputs come from seed")
     lines = [first.stdout.readline() for _ in range(2)]  # two submissions recorded
     assert all(line.startswith("ok") for line in lines), lines
     first.kill()
