@@ -52,7 +52,10 @@ c.HTMLExporter.preprocessors = ["pgcourse.grading.sanitize.SanitizeOutputs"]
 c.HTMLExporter.filters = {"markdown2html": "pgcourse.grading.sanitize.markdown2html"}
 
 # Feedback pages do not show the hidden tests that nbgrader puts back into the autograded
-# notebook, nor what they printed or raised (pgcourse.grading.hidden_tests); the formgrader does.
+# notebook, nor anything the learner's kernel output (pgcourse.grading.hidden_tests); the
+# formgrader does. The judge's verdicts (judge.json: its details, the run's seed) stay with the
+# instructor: nbgrader copies every other file of autograded/ into feedback/.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "judge.json"]
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",

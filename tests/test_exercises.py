@@ -123,6 +123,7 @@ def test_feedback_and_grades_export(graded, tmp_path):
     for assignment in ASSIGNMENTS:
         page = course.root / "feedback" / "solution" / assignment / f"{assignment}.html"
         assert "test_" in page.read_text()
+        assert not (page.parent / driver.VERDICT_FILE).exists()  # it holds the judge's seed
         # What learners receive (this page, the release) holds no line of a hidden test.
         text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
         release = (REPO / "exercises" / assignment / f"{assignment}.ipynb").read_text()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import json
 import os
 import subprocess
@@ -20,6 +21,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 from pgcourse.grading import driver, judge
+from pgcourse.grading.hidden_tests import JUDGE_SAYS
+from pgcourse.grading.outcomes import Kind
 
 REPO = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT = 20  # a hung cell is cut off; importing torch, even on a busy machine, is not
@@ -360,8 +363,9 @@ def test_forged_passes_are_flagged(graded, tmp_path):
     assert "tampering" not in outcomes["honest"].detail
     feedback = driver.feedback(course, student="silences")
     assert [o.ok for o in feedback] == [True]
-    html = (course.root / "feedback/silences/score_function/score_function.html").read_text()
-    assert "tampering suspected" in html
+    page = course.root / "feedback/silences/score_function/score_function.html"
+    assert JUDGE_SAYS[Kind.TAMPERING] in html.unescape(page.read_text())
+    assert not (page.parent / driver.VERDICT_FILE).exists()  # the details stay with you
     with driver.grades(course, tmp_path / "grades.csv").open() as file:
         rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(file)}
     assert "test_log_prob" in rows["silences", "score_function"]["tampering_suspected"].split()

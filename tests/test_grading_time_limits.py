@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -263,7 +264,7 @@ def test_a_busy_machine_does_not_change_the_training_verdict(reinforce_judge):
     (args,) = ref.inputs["test_train_reinforce"]
     args = {name: value for name, value in args.items() if name != "eval_seed"}
     with judge.Worker(submission.program(solution("reinforce")), box, scratch, 30) as worker:
-        check.train(worker, args)
+        check.train(worker, args, check.cpu_seconds)
         (_, idle, _) = worker.calls[0]
     check = replace(check, cpu_seconds=2 * idle)
     program = submission.program(solution("reinforce"))
@@ -275,3 +276,36 @@ def test_a_busy_machine_does_not_change_the_training_verdict(reinforce_judge):
         (_, busy, wall), _ablated = worker.calls
     print(f"training: idle {idle:.1f} CPU s; busy {busy:.1f} CPU s, {wall:.1f} wall s")
     assert wall > check.cpu_seconds, "the machine was not busy enough to test anything"
+
+
+def test_the_learners_cells_count_in_the_training_budget(reinforce_judge):
+    """An answer cell that computes when it runs (it could train there and load the weights in
+    its loop) spends the training budget too: the check runs in a fresh worker and counts the
+    learner's cells with the training."""
+    box, scratch, ref = reinforce_judge
+    notebook = solution("reinforce")
+    cell_of(notebook, "train_reinforce").source += (
+        "\n\nimport time\n\n_start = time.process_time()\n"
+        "while time.process_time() - _start < 3:\n    pass\n"
+    )
+    check = replace(judge.CHECKS["reinforce"]["test_train_reinforce"], cpu_seconds=2.5)
+    with judge.Worker(submission.program(notebook), box, scratch, 30) as worker:
+        worker.call("reinforce_weights", ref.inputs["test_reinforce_weights"][0], 30)
+        found = judge.first_problem(worker, check, ref, "test_train_reinforce")
+        # A new process, whose only call was the training: earlier calls' work is gone.
+        assert [adapter for adapter, *_ in worker.calls] == ["train_reinforce"]
+    assert found and "the learner's cells and training used" in found, found
+
+
+def test_training_waits_for_nbgraders_kernel_to_end(reinforce_judge):
+    """While the kernel runs the learner's code it could train there, uncounted: the judge
+    trains only once it has ended, and what the deadline leaves unchecked is not checked."""
+    box, scratch, ref = reinforce_judge
+    program = submission.program(solution("reinforce"))
+    start = time.monotonic()
+    found = judge.judge(
+        "reinforce", program, ref, box, scratch, 10, start + 20, kernel_done=threading.Event()
+    )
+    assert found["test_reinforce_weights"].passed
+    assert found["test_train_reinforce"] == Verdict(Kind.NOT_CHECKED, judge.OUT_OF_TIME)
+    assert time.monotonic() - start < 30

@@ -162,10 +162,14 @@ def grade_folder(course: Course, task: Task, scratch: Path, base: Record) -> Rec
     verdicts: dict[str, Verdict] = {}
     judge_errors: list[str] = []
     deadline = time.monotonic() + task.timeout  # the judge stops there too, like nbgrader
+    kernel_done = threading.Event()
 
     def run() -> None:
         try:
-            verdicts.update(run_judge(course, student, assignment, ref, sandbox, scratch, deadline))
+            found = run_judge(
+                course, student, assignment, ref, sandbox, scratch, deadline, kernel_done
+            )
+            verdicts.update(found)
         except Exception as err:  # the cells it did not check score 0 (fail closed)
             judge_errors.append(f"{type(err).__name__}: {err}")
 
@@ -198,6 +202,7 @@ def grade_folder(course: Course, task: Task, scratch: Path, base: Record) -> Rec
             base, problem=f"grading took longer than {task.timeout:.0f} s and was stopped"
         )
     finally:
+        kernel_done.set()
         judging.join()
     graded = read_scratch_gradebook(scratch, student, assignment)
     notes = []
@@ -484,13 +489,15 @@ def run_judge(
     sandbox: Sandbox,
     scratch: Path,
     deadline: float,
+    kernel_done: threading.Event | None = None,
 ) -> dict[str, Verdict]:
     """The judge's verdicts on the normalized submission (none for an unknown assignment),
-    those it has not reached by ``deadline`` (``time.monotonic()``) failed."""
+    those it has not reached by ``deadline`` (``time.monotonic()``) failed; its training
+    checks wait for ``kernel_done``."""
     name = f"{assignment}.ipynb"
     path = scratch / "submitted" / student / assignment / name
     if ref is None or not path.exists():
         return {}
     cells = submission.program(nbformat.read(path, as_version=4))
     timeout = course.cell_timeout()
-    return judge.judge(assignment, cells, ref, sandbox, scratch, timeout, deadline)
+    return judge.judge(assignment, cells, ref, sandbox, scratch, timeout, deadline, kernel_done)

@@ -400,9 +400,11 @@ class Worker:
         self.process: subprocess.Popen[bytes] | None = None
         self.answers: queue.Queue[bytes] = queue.Queue()
         self.cpu_used = 0.0  # CPU seconds of the worker's process tree during the last request
+        self.cells_cpu = 0.0  # CPU seconds the learner's cells took when this process ran them
         self.calls: list[tuple[str, float, float]] = []  # (adapter, CPU seconds, wall seconds)
 
     def spawn(self) -> None:
+        self.cells_cpu, self.calls = 0.0, []
         workdir = Path(tempfile.mkdtemp(prefix="worker-", dir=self.scratch))
         argv = [python(), "-m", "pgcourse.grading.worker"]
         self.process = subprocess.Popen(
@@ -459,7 +461,7 @@ class Worker:
             line = b""
         except queue.Empty:
             self.stop()
-            if self.cpu_used > (cpu_seconds or float("inf")):
+            if cpu_seconds is not None and self.cpu_used > cpu_seconds:
                 return None, f"it used more than {cpu_seconds:.0f} CPU seconds"
             if limit < timeout:
                 raise OutOfTime from None
@@ -510,6 +512,7 @@ class Worker:
                     continue
                 timeout = max(SETUP_SECONDS, self.timeout) if trusted else self.timeout
                 answer, problem = self.ask({"run": code}, timeout)
+                self.cells_cpu += 0.0 if trusted else self.cpu_used
                 if answer is not None and trusted and not answer.get("ok"):
                     problem = answer.get("error", "error")
                 if (answer is None or problem) and trusted:
@@ -585,9 +588,10 @@ class Check:
 class TrainingCheck:
     """A test cell that trains an agent: the judge runs the learner's training loop itself.
 
-    It certifies that the loop, run in the judge's worker with a seed drawn for this grading
-    run, returned within its budget of CPU seconds (of the worker's whole process tree, counted
-    from outside it: the same on an idle and a busy machine), after at most the budget of optimiser
+    It certifies that the loop, run in a fresh judge's worker with a seed drawn for this grading
+    run once nbgrader's kernel has ended, returned within its budget of CPU seconds (of the
+    worker's whole process tree, the learner's cells included, counted from outside it: the same
+    on an idle and a busy machine), after at most the budget of optimiser
     steps (counted in the worker, by torch's hooks), a policy whose every parameter value some
     optimiser step made, which balances the pole in the judge's own evaluation, on start states
     the loop never saw (``eval_seed``: the loop stops on ``evaluate``'s default episodes, and
@@ -606,24 +610,30 @@ class TrainingCheck:
     cpu_seconds: float = TRAINING_CPU_SECONDS
     compared = False
 
-    def train(self, worker: Worker, args: dict[str, Any]) -> dict[str, Any]:
+    def train(self, worker: Worker, args: dict[str, Any], cpu_seconds: float) -> dict[str, Any]:
         worker.ready()  # restarting a worker is not training: it is not counted
         wall = self.cpu_seconds * WALL_FACTOR
-        return worker.call(self.adapter, args, wall, self.cpu_seconds)
+        return worker.call(self.adapter, args, wall, cpu_seconds)
 
     def problem(self, worker: Worker, args: dict[str, Any], expected: Any) -> str | None:
         eval_seed = args["eval_seed"]  # the judge's own: the worker never sees it
         args = {name: value for name, value in args.items() if name != "eval_seed"}
-        answer = self.train(worker, args)
+        if worker.calls:  # a fresh process: what earlier calls computed is gone
+            worker.stop()
+        worker.ready()
+        before = worker.cells_cpu  # the learner's cells may compute too: it counts
+        answer = self.train(worker, args, max(self.cpu_seconds - before, 0.0))
+        used = before + worker.cpu_used
+        spent = (
+            f"the learner's cells and training used {used:.0f} CPU seconds; the budget is "
+            f"{self.cpu_seconds:.0f}"
+        )
         if "value" not in answer:
-            error = answer.get("error", "no answer")
-            budget = f"(the budget is {self.cpu_seconds:.0f} CPU seconds)"
-            return f"{error} {budget}"
+            return f"{answer.get('error', 'no answer')} ({spent})"
+        if used > self.cpu_seconds:
+            return spent
         run = answer["value"]
         steps, budget = int(run["steps"]), args["max_updates"]
-        if worker.cpu_used > self.cpu_seconds:
-            used, budget_seconds = worker.cpu_used, self.cpu_seconds
-            return f"training used {used:.0f} CPU seconds; the budget is {budget_seconds:.0f}"
         if steps < 1:
             return "no optimiser step was taken: each update must call optimizer.step()"
         if steps > budget:
@@ -638,7 +648,7 @@ class TrainingCheck:
             return problem
         useless = {**args, "max_updates": steps, "useless_update": True}
         try:
-            ablated = self.train(worker, useless)
+            ablated = self.train(worker, useless, self.cpu_seconds)
         except Unconfirmed:
             ablated = {}  # no agent: nothing to count against the learner
         if "value" in ablated and agent_problem(ablated["value"]["parameters"], eval_seed) is None:
@@ -805,13 +815,19 @@ def judge(
     scratch: Path,
     timeout: float,
     deadline: float | None = None,
+    kernel_done: threading.Event | None = None,
 ) -> dict[str, Verdict]:
     """Each check of ``assignment`` passed or not by the learner's answer cells; the checks not
-    done by ``deadline`` (a ``time.monotonic()`` value) fail, so no grade stands unchecked."""
+    done by ``deadline`` (a ``time.monotonic()`` value) fail, so no grade stands unchecked.
+    A training check waits for ``kernel_done``: while nbgrader's kernel runs the same learner's
+    code, it could train there, uncounted, and pass the weights over."""
     verdicts = {}
     with Worker(learner_cells, sandbox, scratch, timeout, deadline) as worker:
         for grade_id, check in CHECKS.get(assignment, {}).items():
             try:
+                if isinstance(check, TrainingCheck) and kernel_done is not None:
+                    worker.stop()  # the kernel's run can take long: no process idles meanwhile
+                    kernel_done.wait(None if deadline is None else worker.limit(float("inf")))
                 problem = first_problem(worker, check, ref, grade_id)
             except OutOfTime:
                 verdicts[grade_id] = Verdict(Kind.NOT_CHECKED, OUT_OF_TIME)

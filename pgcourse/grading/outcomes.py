@@ -34,6 +34,9 @@ class Verdict:
     kind: Kind
     detail: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", Kind(self.kind))  # a bool or a stray word fails here
+
     @property
     def passed(self) -> bool:
         return self.kind is Kind.PASSED
@@ -47,10 +50,10 @@ class Verdict:
     @classmethod
     def from_json(cls, value: Any) -> Verdict:
         """A verdict as ``judge.json`` holds it; the flags of files written before verdicts had
-        a kind were their words, which are read here, once."""
+        a kind were their words, which are read here, once (unknown words: not checked)."""
         if isinstance(value, dict):
             return cls(Kind(value["kind"]), value.get("detail", ""))
         for kind, label in LABELS.items():
             if str(value).startswith(f"{label}: "):
                 return cls(kind, str(value).removeprefix(f"{label}: "))
-        return cls(Kind.TAMPERING, str(value))
+        return cls(Kind.NOT_CHECKED, str(value))
