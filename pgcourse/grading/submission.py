@@ -4,12 +4,15 @@ Learners can edit, empty, delete, duplicate, reorder or retype any cell, and str
 metadata. :func:`normalized` rebuilds the notebook from the source: every cell of the source in
 its order, the learner's text only in the answer cells (nbgrader ``solution: true``), and any
 cell the learner added kept, without nbgrader metadata, after the graded cell it followed. Test
-cells and setup cells are always the source's, so they run as written.
+cells and setup cells are always the source's, so they run as written. The source's cells
+without nbgrader metadata (instructions) are the source's too: the learner's unchanged copy of
+one is not a cell the learner added.
 """
 
 from __future__ import annotations
 
 import copy
+from collections import Counter
 
 import nbformat
 from nbformat import NotebookNode
@@ -46,6 +49,7 @@ def plain(cell: NotebookNode) -> NotebookNode:
 def normalized(source: NotebookNode, submitted: NotebookNode) -> NotebookNode:
     """The source notebook with the learner's answers and added cells (see module docs)."""
     by_id = {grade_id(c): c for c in source.cells if grade_id(c)}
+    instructions = Counter((c.cell_type, c.source) for c in source.cells if not grade_id(c))
     answers: dict[str, str] = {}
     added: dict[str | None, list[NotebookNode]] = {None: []}
     anchor = None
@@ -56,6 +60,8 @@ def normalized(source: NotebookNode, submitted: NotebookNode) -> NotebookNode:
             added[name] = []
             if is_answer(by_id[name]) and cell.cell_type == by_id[name].cell_type:
                 answers[name] = cell.source
+        elif instructions[cell.cell_type, cell.source] > 0:
+            instructions[cell.cell_type, cell.source] -= 1  # the source's own, kept from there
         elif cell.cell_type in ("code", "markdown"):
             added[anchor].append(plain(cell))
     result = nbformat.v4.new_notebook(metadata=copy.deepcopy(source.metadata))
