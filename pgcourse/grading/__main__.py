@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             command.add_argument("--timeout", type=float, default=driver.SUBMISSION_TIMEOUT)
             command.add_argument(
                 "--seed",
-                type=int,
+                type=seed,
                 help="draw the judge's inputs from this seed (default: a new one for each run; "
                 "judge.json records it, so a regrade with it checks the same inputs)",
             )
@@ -81,6 +81,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_db_url(formgrade)
     formgrade.add_argument("server_options", nargs="*", help="after --: options for jupyter server")
     return parser.parse_args(argv)
+
+
+def seed(text: str) -> int:
+    """A seed for NumPy's generator: a whole number, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, 0 or more")
+    return int(text)
 
 
 def add_db_url(command: argparse.ArgumentParser) -> None:
