@@ -76,9 +76,12 @@ def test_the_evaluation_seed_comes_with_the_judges_inputs_and_stays_out_of_the_w
     sent = []
 
     class Worker:
-        cpu_used = 1.0
+        cpu_used, cells_cpu, calls = 1.0, 0.0, []
 
         def ready(self):
+            pass
+
+        def stop(self):
             pass
 
         def call(self, adapter, args, timeout, cpu_seconds=None):
