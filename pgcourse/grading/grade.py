@@ -294,7 +294,8 @@ def failed_closed(
 
 
 def annotated(notebooks: Mapping[str, str], flagged: Mapping[str, Verdict]) -> dict[str, str]:
-    """The autograded notebooks with each flagged cell's reason under it, for the feedback."""
+    """The autograded notebooks with each flagged cell's reason under it, for the formgrader
+    (the feedback says it in fixed words: pgcourse.grading.hidden_tests)."""
     result = {}
     for name, text in notebooks.items():
         notebook = nbformat.reads(text, as_version=4)
@@ -307,7 +308,7 @@ def annotated(notebooks: Mapping[str, str], flagged: Mapping[str, Verdict]) -> d
 
 
 def explanation(flag: Verdict) -> str:
-    """What the learner's feedback says under a flagged test cell."""
+    """What the autograded notebook says under a flagged test cell, detail included."""
     if flag.kind is Kind.TAMPERING:
         return (
             "tampering suspected: this test passed in the notebook, but the grader's own "

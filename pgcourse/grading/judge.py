@@ -611,8 +611,7 @@ class TrainingCheck:
     compared = False
 
     def train(self, worker: Worker, args: dict[str, Any], cpu_seconds: float) -> dict[str, Any]:
-        worker.ready()  # restarting a worker is not training: it is not counted
-        wall = self.cpu_seconds * WALL_FACTOR
+        wall = self.cpu_seconds * WALL_FACTOR  # the count starts after a restart: not training
         return worker.call(self.adapter, args, wall, cpu_seconds)
 
     def problem(self, worker: Worker, args: dict[str, Any], expected: Any) -> str | None:
