@@ -8,6 +8,7 @@ run together, forked from one run of its notebook (tests/mutation.py).
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import subprocess
 import sys
@@ -369,10 +370,9 @@ def cell_source(text: str, grade_id: str) -> str:
     return cell.source
 
 
-@pytest.mark.parametrize("assignment", sorted({m[0] for m in MUTANTS}))
-def test_every_mutant_is_caught_by_a_test(assignment, tmp_path):
-    """Each mutant runs its notebook's visible and hidden tests (tests/mutation.py); a test that
-    fails costs its points in nbgrader, as the scale tests' mutants show end to end."""
+def survivors(assignment: str, tmp_path: Path, *mode: str) -> list[str]:
+    """The mutants of ``assignment`` that no test catches (tests/mutation.py in ``mode``), each
+    with its cell and mistake; every verdict is printed."""
     shutil.copytree(REPO / "solutions" / assignment, tmp_path / assignment)
     path = tmp_path / assignment / f"{assignment}.ipynb"
     solution = nbformat.read(path, as_version=4)
@@ -391,6 +391,7 @@ def test_every_mutant_is_caught_by_a_test(assignment, tmp_path):
             str(REPO / "tests/mutation.py"),
             str(path),
             str(tmp_path / "mutants.json"),
+            *mode,
         ],
         capture_output=True,
         text=True,
@@ -402,10 +403,28 @@ def test_every_mutant_is_caught_by_a_test(assignment, tmp_path):
         f"{grade_id}: {mistake} -> {verdicts[str(n)] or 'NOT CAUGHT'}"
         for n, (_, grade_id, mistake, _, _) in enumerate(chosen)
     ]
-    print(f"\n{assignment}: {sum(v is not None for v in verdicts.values())} of {len(chosen)}"
-          " mutants caught\n  " + "\n  ".join(lines))  # fmt: skip
-    survivors = [line for line in lines if line.endswith("NOT CAUGHT")]
-    assert not survivors, f"mutants that keep full marks: {survivors}"
+    print(f"\n{assignment} {' '.join(mode)}: {sum(v is not None for v in verdicts.values())} of "
+          f"{len(chosen)} mutants caught\n  " + "\n  ".join(lines))  # fmt: skip
+    return [line for line in lines if line.endswith("NOT CAUGHT")]
+
+
+@pytest.mark.parametrize("assignment", sorted({m[0] for m in MUTANTS}))
+def test_every_mutant_is_caught_by_a_test(assignment, tmp_path):
+    """Each mutant runs its notebook's visible and hidden tests (tests/mutation.py); a test that
+    fails costs its points in nbgrader, as the scale tests' mutants show end to end."""
+    assert not survivors(assignment, tmp_path), "mutants that keep full marks"
+
+
+@pytest.mark.parametrize("assignment", sorted({m[0] for m in MUTANTS}))
+def test_every_mutant_is_caught_by_the_judge(assignment, tmp_path):
+    """Each mutant fails one of the judge's checks of its assignment, on the inputs of a seed
+    drawn for this run (printed), compared with the solution's answers: the judge alone, without
+    the notebook's tests, denies every typical mistake its points."""
+    seed = secrets.randbits(63)
+    print(f"judge's inputs from seed {seed}")
+    assert not survivors(assignment, tmp_path, "--judge", assignment, str(seed)), (
+        f"mutants the judge passes (seed {seed})"
+    )
 
 
 @pytest.mark.parametrize("assignment", driver.Course(REPO).assignments())

@@ -174,7 +174,10 @@ def action_sequences(rng: np.random.Generator) -> list[dict[str, Any]]:
             "actions": rng.integers(0, actions, size=steps).tolist(),
         }
 
-    return [sequence(30, 4, 2.0), sequence(1, 3, 1.0), sequence(5, 2, 1000.0), sequence(3000, 2, 1)]
+    unlikely = sequence(5, 2, 1000.0)  # its first action is one whose probability underflows
+    unlikely["logits"][0] = [0.0, float(rng.uniform(800, 1000))]
+    unlikely["actions"][0] = 0
+    return [sequence(30, 4, 2.0), sequence(1, 3, 1.0), unlikely, sequence(3000, 2, 1)]
 
 
 BALANCER = [[0.0, 0.0], [0.0, 0.0], [-2.5, 2.5], [-2.5, 2.5]]
@@ -244,7 +247,12 @@ def nudged_thetas(rng: np.random.Generator) -> list[dict[str, Any]]:
 
 
 def delta_lists(rng: np.random.Generator) -> list[dict[str, Any]]:
-    return [{"theta": normal(rng, 3, 2), "deltas": [0.5, 0.2, 0.1, 0.05], "gamma": 0.9}]
+    """The two-state MDP's J, and -sum(theta^3) (no gamma), whose errors are all negative."""
+    deltas = [0.5, 0.2, 0.1, 0.05]
+    return [
+        {"theta": normal(rng, 3, 2), "deltas": deltas, "gamma": 0.9},
+        {"theta": normal(rng, 2, 2), "deltas": deltas},
+    ]
 
 
 # --- the judge's inputs for variance -------------------------------------------------------------
@@ -313,7 +321,8 @@ def critic_episodes(rng: np.random.Generator, n: int) -> dict[str, Any]:
 
 
 def critic_fit_inputs(rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Targets on every entry, padded ones too (the fit must ignore those)."""
+    """Targets on every entry, padded ones too (the fit must ignore those), and targets that
+    still depend on the critic."""
     return [
         {
             "seed": int(rng.integers(2**31)),
@@ -321,8 +330,9 @@ def critic_fit_inputs(rng: np.random.Generator) -> list[dict[str, Any]]:
             "targets": normal(rng, n, 6, scale=3.0),
             "num_steps": num_steps,
             "lr": 0.1,
+            "live": live,
         }
-        for n, num_steps in ((5, 1), (4, 3), (1, 2))
+        for n, num_steps, live in ((5, 1, False), (4, 3, False), (1, 2, False), (4, 3, True))
     ]
 
 

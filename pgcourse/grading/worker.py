@@ -14,11 +14,12 @@ numbers it sends back.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,21 @@ def batch_of(episodes: dict[str, Any]) -> Any:
         log_probs=torch.zeros(mask.shape),
         mask=mask,
     )
+
+
+@contextlib.contextmanager
+def own_code(function: str, allowed: frozenset[str] | None = None) -> Iterator[None]:
+    """Raise after the block if it called a pgcourse module outside ``allowed`` (the plumbing
+    of :data:`pgcourse.grading.checks.ALLOWED_PGCOURSE_MODULES` by default): the notebook's
+    ``function`` must compute its answer itself, not call the library's."""
+    from pgcourse.grading import checks
+
+    with checks.only_own_update(
+        checks.ALLOWED_PGCOURSE_MODULES if allowed is None else allowed
+    ) as called:
+        yield
+    if called:
+        raise RuntimeError(f"{function} calls {', '.join(sorted(called))}: write it yourself")
 
 
 def log_prob(ns: Namespace, theta: list, s: list, actions: list) -> Any:
@@ -98,7 +114,9 @@ def reinforce_loss(ns: Namespace, theta: list, episodes: dict, weights: list) ->
     policy = LinearSoftmaxPolicy(len(theta), len(theta[0]))
     with torch.no_grad():
         policy.theta.copy_(torch.tensor(theta))
-    loss = ns["reinforce_loss"](policy, batch_of(episodes), torch.tensor(weights))
+    batch = batch_of(episodes)
+    with own_code("reinforce_loss"):
+        loss = ns["reinforce_loss"](policy, batch, torch.tensor(weights))
     (grad,) = torch.autograd.grad(loss.reshape(()), policy.theta)
     return {"loss": numbers(loss), "grad": numbers(grad)}
 
@@ -262,7 +280,8 @@ def exact_objective(
     gamma: float,
 ) -> Any:
     arrays = [np.array(pi), np.array(initial), np.array(transitions), np.array(rewards)]
-    return numbers(ns["exact_objective"](*arrays, horizon, gamma))
+    with own_code("exact_objective", frozenset()):
+        return numbers(ns["exact_objective"](*arrays, horizon, gamma))
 
 
 def monte_carlo_interval(ns: Namespace, returns: list) -> Any:
@@ -287,16 +306,27 @@ def central_difference_gradient(
     return numbers(ns["central_difference_gradient"](estimate, np.array(theta), delta, seed))
 
 
-def central_difference_errors(ns: Namespace, theta: list, deltas: list, gamma: float) -> Any:
-    """The notebook's errors of central differences of the two-state MDP's exact J."""
+def central_difference_errors(
+    ns: Namespace, theta: list, deltas: list, gamma: float | None = None
+) -> Any:
+    """The notebook's errors of central differences of the two-state MDP's exact J at
+    ``gamma``; without one, of -sum(theta^3), whose every central difference is off by exactly
+    -delta^2 (an error's size, not its sign, is asked for)."""
     from pgcourse.tiny_mdp import two_state_mdp
 
-    mdp = two_state_mdp(gamma=gamma)
+    if gamma is None:
+        exact = -3 * np.array(theta) ** 2
 
-    def J(theta: Any) -> float:
-        return float(mdp.objective(torch.as_tensor(theta, dtype=torch.float64)))
+        def J(theta: Any) -> float:
+            return -float(np.sum(np.asarray(theta) ** 3))
 
-    exact = mdp.exact_gradient(torch.tensor(theta, dtype=torch.float64)).numpy()
+    else:
+        mdp = two_state_mdp(gamma=gamma)
+        exact = mdp.exact_gradient(torch.tensor(theta, dtype=torch.float64)).numpy()
+
+        def J(theta: Any) -> float:
+            return float(mdp.objective(torch.as_tensor(theta, dtype=torch.float64)))
+
     return numbers(ns["central_difference_errors"](J, np.array(theta), exact, np.array(deltas)))
 
 
@@ -304,7 +334,9 @@ def central_difference_errors(ns: Namespace, theta: list, deltas: list, gamma: f
 
 
 def reward_to_go_weights(ns: Namespace, episodes: dict, gamma: float, gamma_t: bool) -> Any:
-    return numbers(ns["reward_to_go_weights"](batch_of(episodes), gamma, gamma_t=gamma_t))
+    batch = batch_of(episodes)
+    with own_code("reward_to_go_weights"):
+        return numbers(ns["reward_to_go_weights"](batch, gamma, gamma_t=gamma_t))
 
 
 def batch_baseline(ns: Namespace, to_go: list, mask: list) -> Any:
@@ -313,7 +345,8 @@ def batch_baseline(ns: Namespace, to_go: list, mask: list) -> Any:
 
 
 def exact_moments(ns: Namespace, prob: list, scores: list, weights: list) -> Any:
-    mean, variance = ns["exact_moments"](np.array(prob), np.array(scores), np.array(weights))
+    with own_code("exact_moments"):
+        mean, variance = ns["exact_moments"](np.array(prob), np.array(scores), np.array(weights))
     return {"mean": numbers(mean), "variance": numbers(variance)}
 
 
@@ -342,13 +375,23 @@ def bootstrap_batch_of(episodes: dict[str, Any]) -> Any:
 
 
 def fit_critic(
-    ns: Namespace, seed: int, episodes: dict, targets: list, num_steps: int, lr: float
+    ns: Namespace,
+    seed: int,
+    episodes: dict,
+    targets: list,
+    num_steps: int,
+    lr: float,
+    live: bool = False,
 ) -> Any:
     """The loss the notebook's fit returns, and the fitted critic's values, by plain SGD (Adam's
-    first steps hardly depend on the loss's scale, so they would hide a sum for a mean)."""
+    first steps hardly depend on the loss's scale, so they would hide a sum for a mean). With
+    ``live``, the targets still depend on the critic, as bootstrapped ones do: the fit must hold
+    them constant (a semi-gradient)."""
     critic, batch = critic_of(seed), batch_of(episodes)
     optimizer = torch.optim.SGD(critic.parameters(), lr=lr)
-    loss = ns["fit_critic"](critic, optimizer, batch, torch.tensor(targets), num_steps)
+    goals = torch.tensor(targets) + (0.5 * critic(batch.obs) if live else 0.0)
+    with own_code("fit_critic"):
+        loss = ns["fit_critic"](critic, optimizer, batch, goals, num_steps)
     with torch.no_grad():
         values = critic(batch.obs)
     return {"loss": numbers(loss), "values": numbers(values)}
@@ -361,7 +404,9 @@ def advantages(ns: Namespace, seed: int, episodes: dict, targets: list) -> Any:
 
 
 def one_step_targets(ns: Namespace, seed: int, episodes: dict, gamma: float) -> Any:
-    got = ns["one_step_targets"](critic_of(seed), bootstrap_batch_of(episodes), gamma)
+    critic, batch = critic_of(seed), bootstrap_batch_of(episodes)
+    with own_code("one_step_targets"):
+        got = ns["one_step_targets"](critic, batch, gamma)
     return {"targets": numbers(got), "detached": numbers(not got.requires_grad)}
 
 
