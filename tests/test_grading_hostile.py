@@ -222,16 +222,14 @@ FULL = {
     "variance": 14,
     "actor_critic": 14,
 }
-# The points each test cell must get; cells not listed get their full points.
+# The points each test cell must get; cells not listed get their full points. The judge alone
+# scores: a correct function in a cell after one that killed nbgrader's kernel earns its points
+# (the judge's worker skips the killing cell), with a note on the submission's line.
 EXPECTED = {
     "honest": {},
     "hangs": {"test_log_prob": 0, "test_log_prob_large_logits": 0, "test_reward_to_go": 0},
     "exits": {"test_surrogate_loss": 0},
-    "crashes": {
-        "test_score_function_estimate": 0,
-        "test_score_function_unbiased": 0,
-        "test_surrogate_loss": 0,
-    },
+    "crashes": {"test_score_function_estimate": 0, "test_score_function_unbiased": 0},
     "interrupts": {
         "test_grad_log_prob": 0,
         "test_grad_log_prob_large_logits": 0,
@@ -254,11 +252,7 @@ EXPECTED = {
     # stochastic_policy
     "forges-stochastic_policy": "all 0",
     # The kernel dies in sequence_log_prob: its test and the cells after it are never run.
-    "breaks-stochastic_policy": {
-        "test_sequence_log_prob": 0,
-        "test_episode_return": 0,
-        "test_own_code": 0,
-    },
+    "breaks-stochastic_policy": {"test_sequence_log_prob": 0},
     # objective
     "forges-objective": "all 0",
     "breaks-objective": {
@@ -268,11 +262,7 @@ EXPECTED = {
     },
     # variance
     "forges-variance": "all 0",
-    "breaks-variance": {
-        "test_batch_baseline": 0,
-        "test_exact_moments": 0,
-        "test_optimal_baseline": 0,
-    },
+    "breaks-variance": {"test_batch_baseline": 0},
     # actor_critic
     "forges-actor_critic": "all 0",
     "breaks-actor_critic": {"test_train_actor_critic": 0, "test_own_update": 0},
@@ -344,6 +334,13 @@ def test_each_submission_scores_what_its_honest_cells_earn(graded, student):
     if expected == "all 0":
         expected = dict.fromkeys(points, 0)
     assert got == {name: expected.get(name, points[name]) for name in points}, outcomes[student]
+
+
+def test_a_cell_the_kernel_lost_and_the_judge_passed_is_noted(graded):
+    _, outcomes, _ = graded
+    note = "test_surrogate_loss failed in the notebook and passed the judge's check"
+    assert note in outcomes["crashes"].detail
+    assert "failed in the notebook" not in outcomes["honest"].detail
 
 
 def grade_cells(assignment: str) -> dict[str, tuple[str, float]]:

@@ -1,8 +1,9 @@
 """Typical wrong answers must lose points.
 
-Each mutant is a solution notebook with one solution cell changed by one typical mistake; a test
-cell of the notebook, visible or hidden, must fail on every mutant. The mutants of an assignment
-run together, forked from one run of its notebook (tests/mutation.py).
+Each mutant is a solution notebook with one solution cell changed by one typical mistake. Every
+mutant must fail a test the learner sees in the notebook, and one of the judge's checks, which
+alone score the cells. The mutants of an assignment run together, forked from one run of its
+notebook (tests/mutation.py).
 """
 
 from __future__ import annotations
@@ -327,7 +328,7 @@ MUTANTS = [
 ]  # fmt: skip
 
 # The library's training module, as a learner might call it: a correct update under a name
-# that is not the learner's. The hidden test must notice it however it was imported.
+# that is not the learner's. The tests must notice it however it was imported.
 LIBRARY_STAND_IN = """
 import sys
 import types
@@ -410,9 +411,10 @@ def survivors(assignment: str, tmp_path: Path, *mode: str) -> list[str]:
 
 @pytest.mark.parametrize("assignment", sorted({m[0] for m in MUTANTS}))
 def test_every_mutant_is_caught_by_a_test(assignment, tmp_path):
-    """Each mutant runs its notebook's visible and hidden tests (tests/mutation.py); a test that
-    fails costs its points in nbgrader, as the scale tests' mutants show end to end."""
-    assert not survivors(assignment, tmp_path), "mutants that keep full marks"
+    """Each mutant fails one of the tests its notebook shows the learner (tests/mutation.py): the
+    visible tests check every kind of mistake the judge denies, so no learner whose tests pass
+    loses points by surprise."""
+    assert not survivors(assignment, tmp_path), "mutants the learner's tests pass"
 
 
 @pytest.mark.parametrize("assignment", sorted({m[0] for m in MUTANTS}))

@@ -222,10 +222,30 @@ def test_a_training_run_past_the_wall_limit_is_withheld_for_a_regrade(reinforce_
         "test_train_reinforce": Verdict(Kind.UNCONFIRMED, str(slow.value)),
         "test_own_update": Verdict(Kind.FAILED, "0 updates but 0 calls of reinforce_loss"),
     }
-    result = grade.apply_verdicts(record, verdicts, [], tmp_path)
+    result = grade.apply_verdicts(record, verdicts, [], POINTS)
     assert result.scores == {"reinforce.ipynb": {"test_train_reinforce": 0, "test_own_update": 0}}
     assert result.flagged["test_train_reinforce"] == verdicts["test_train_reinforce"]
     assert result.flagged["test_own_update"].kind is Kind.TAMPERING
+
+
+POINTS = {"test_train_reinforce": 4, "test_own_update": 2}
+
+
+def test_the_judge_alone_scores_what_it_checks():
+    """A training cell that timed out in nbgrader's kernel on a busy machine (0 there) gets its
+    points from the judge's passing check, with a note; a cell the judge could not confirm is
+    flagged for a regrade even when the kernel failed it too: no silent 0."""
+    scores = {"reinforce.ipynb": {"test_train_reinforce": 0, "test_own_update": 0}}
+    record = grade.Record("learner", "reinforce", "fingerprint", scores=scores)
+    passed = {grade_id: Verdict(Kind.PASSED) for grade_id in POINTS}
+    result = grade.apply_verdicts(record, passed, [], POINTS)
+    assert result.scores == {"reinforce.ipynb": POINTS}
+    assert not result.flagged
+    assert any("test_train_reinforce failed in the notebook" in n for n in result.notes)
+    unconfirmed = {**passed, "test_train_reinforce": Verdict(Kind.UNCONFIRMED, "wall")}
+    result = grade.apply_verdicts(record, unconfirmed, [], POINTS)
+    assert result.scores["reinforce.ipynb"] == {"test_train_reinforce": 0, "test_own_update": 2}
+    assert result.flagged == {"test_train_reinforce": unconfirmed["test_train_reinforce"]}
 
 
 @contextlib.contextmanager

@@ -1,15 +1,15 @@
-"""What learners receive never holds a hidden test: its code, or what it printed or raised."""
+"""What learners receive never holds a hidden test, its code, or what it printed or raised; and
+the course has none: the judge is the hidden part."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_output
 
-from pgcourse.grading import driver
+from pgcourse.grading import driver, submission
 from pgcourse.grading.execute import error_output
 from pgcourse.grading.hidden_tests import (
     GRADER_ERRORS,
@@ -21,26 +21,14 @@ from pgcourse.grading.hidden_tests import (
 from pgcourse.grading.outcomes import Kind, Verdict
 
 REPO = Path(__file__).resolve().parents[1]
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
 
 
-def hidden_lines(assignment: str) -> set[str]:
-    """Lines of the assignment's hidden tests that appear nowhere else in its source."""
-    text = (REPO / "solutions" / assignment / f"{assignment}.ipynb").read_text()
-    cells = nbformat.reads(text, as_version=4).cells
-    hidden = {
-        line.strip()
-        for c in cells
-        for part in HIDDEN.findall(c.source)
-        for line in part.split("\n")
-    }
-    elsewhere = "\n".join(HIDDEN.sub("", c.source) for c in cells)
-    return {line for line in hidden if len(line) >= 20 and line not in elsewhere}
-
-
-def test_every_assignment_has_hidden_lines_to_look_for():
-    for assignment in driver.Course(REPO).assignments():
-        assert len(hidden_lines(assignment)) >= 3, assignment
+def test_no_assignment_has_hidden_tests():
+    """The judge is the grading's hidden part: its inputs are drawn for each run and never reach
+    a learner. A test cell's tests are all visible, so they check every kind of property the
+    judge does (tests/test_grading_mutants.py); nbgrader's hidden tests would only leak."""
+    for path in (REPO / "solutions").glob("*/*.ipynb"):
+        assert "BEGIN HIDDEN TESTS" not in path.read_text(), path.name
 
 
 def traceback_at(line: int, message: str) -> dict:
@@ -49,11 +37,13 @@ def traceback_at(line: int, message: str) -> dict:
 
 
 def graded_cell(tmp_path: Path, flagged: dict[str, Verdict], score: float):
-    """The variance solution's first hidden-test cell as nbgrader leaves it after grading, with
-    ``score`` (as GetGrades sets it), in a folder with its judge.json: the learner's code printed
-    a hidden input, raised with a hidden value, and sent errors dressed as the grader's."""
+    """The variance solution's first test cell, with a hidden test an author added, as nbgrader
+    leaves it after grading, with ``score`` (as GetGrades sets it), in a folder with its
+    judge.json: the learner's code printed a hidden input, raised with a hidden value, and sent
+    errors dressed as the grader's."""
     notebook = nbformat.read(REPO / "solutions/variance/variance.ipynb", as_version=4)
-    (cell, *_) = [c for c in notebook.cells if "BEGIN HIDDEN TESTS" in c.source]
+    (cell, *_) = [c for c in notebook.cells if submission.is_test(c)]
+    cell.source += "\n### BEGIN HIDDEN TESTS\nassert x == 3  # secret 0.4142\n### END HIDDEN TESTS"
     cell.metadata.nbgrader.update(score=score, points=cell.metadata.nbgrader.points)
     cell.outputs = [
         new_output("stream", name="stdout", text="inputs: [[0.4142]]\n"),

@@ -3,11 +3,13 @@
 :func:`grade` writes the submission's files to a temporary folder, normalised
 (:mod:`pgcourse.grading.submission`), and has nbgrader autograde them with a sandboxed kernel
 into a gradebook of its own in that folder; meanwhile the judge (:mod:`pgcourse.grading.judge`)
-checks the answers again in a sandboxed worker. Each test cell keeps the smaller of the two
-scores. The result is a plain record (scores per cell, flags, the autograded notebooks, the
-judge's reasons, timings) that only the driver writes into the course's gradebook
-(:mod:`pgcourse.grading.gradebook`). Grading never opens that gradebook and needs no
-credentials, so it runs the same in the driver's process, in a local pool or on a Dask worker.
+checks the answers in a sandboxed worker. The judge scores every test cell it checks
+(:func:`apply_verdicts`); nbgrader's run makes the outputs of the autograded notebook, and its
+score of a cell is only evidence of tampering. The result is a plain record (scores per cell,
+flags, the autograded notebooks, the judge's reasons, timings) that only the driver writes into
+the course's gradebook (:mod:`pgcourse.grading.gradebook`). Grading never opens that gradebook
+and needs no credentials, so it runs the same in the driver's process, in a local pool or on a
+Dask worker.
 
 It fails closed: a test cell whose points the judge did not confirm (the judge crashed or ran
 out of time, nbgrader failed after saving scores) gets 0 and a flag with the reason.
@@ -220,7 +222,7 @@ def grade_folder(course: Course, task: Task, scratch: Path, base: Record) -> Rec
         unchecked = f"nbgrader failed: {errors_in(result.stderr)}"
         return failed_closed(base, graded, scratch, unchecked, tuple(notes))
     record = replace(base, notes=tuple(notes), **graded)
-    return apply_verdicts(record, verdicts, judge_errors, scratch)
+    return apply_verdicts(record, verdicts, judge_errors, points(course, assignment))
 
 
 def read_scratch_gradebook(scratch: Path, student: str, assignment: str) -> dict[str, Any]:
@@ -247,29 +249,43 @@ def read_scratch_gradebook(scratch: Path, student: str, assignment: str) -> dict
 
 
 def apply_verdicts(
-    record: Record, verdicts: dict[str, Verdict], judge_errors: list[str], scratch: Path
+    record: Record,
+    verdicts: dict[str, Verdict],
+    judge_errors: list[str],
+    points: Mapping[str, float],
 ) -> Record:
-    """Keep, for each test cell the judge checks, the smaller of nbgrader's and the judge's
-    score; a cell without a verdict (the judge failed) scores 0. Cells that lost nbgrader's
-    points are flagged, with the reason, in the record and in the autograded notebook."""
+    """The judge scores every test cell it checks: the cell's ``points`` when its verdict passed,
+    else 0 (no verdict: the judge failed). nbgrader's score of such a cell is only evidence: a
+    cell it passed and the judge failed is flagged as tampering suspected, and a cell the judge
+    could not decide (not checked, unconfirmed) is flagged for a regrade, both in the record and
+    in the autograded notebook. A cell whose test failed in the kernel (a wall-clock timeout on a
+    busy machine, a warning on stderr) and passed the judge keeps its points, with a note."""
     must_confirm = set(judge.CHECKS.get(record.assignment, {}))
     no_verdict = Verdict(
         Kind.NOT_CHECKED, judge_errors[0] if judge_errors else "the judge gave no verdict"
     )
     scores = {name: dict(cells) for name, cells in record.scores.items()}
-    flagged = {}
+    flagged, notes = {}, list(record.notes)
     for cells in scores.values():
         for grade_id in sorted(must_confirm & set(cells)):
             verdict = verdicts.get(grade_id, no_verdict)
-            if (cells[grade_id] or 0) > 0 and not verdict.passed:
-                if verdict.kind is Kind.FAILED:  # nbgrader's points, denied by the judge
-                    verdict = Verdict(Kind.TAMPERING, verdict.detail)
-                flagged[grade_id], cells[grade_id] = verdict, 0
-    checks = dict(verdicts)
+            kernel_passed = (cells[grade_id] or 0) > 0
+            cells[grade_id] = points[grade_id] if verdict.passed else 0
+            if verdict.kind is Kind.FAILED and kernel_passed:
+                flagged[grade_id] = Verdict(Kind.TAMPERING, verdict.detail)
+            elif verdict.kind in (Kind.NOT_CHECKED, Kind.UNCONFIRMED):
+                flagged[grade_id] = verdict
+            elif verdict.passed and not kernel_passed:
+                notes.append(f"{grade_id} failed in the notebook and passed the judge's check")
     problem = f"the judge could not check the answers: {judge_errors[0]}" if judge_errors else ""
-    notebooks = annotated(record.notebooks, flagged)
     return replace(
-        record, scores=scores, flagged=flagged, checks=checks, problem=problem, notebooks=notebooks
+        record,
+        scores=scores,
+        flagged=flagged,
+        checks=dict(verdicts),
+        problem=problem,
+        notes=tuple(notes),
+        notebooks=annotated(record.notebooks, flagged),
     )
 
 
@@ -360,6 +376,14 @@ def check_notebooks(course: Course, assignment: str, folder: Path) -> str | None
                 f"made from exercises/{assignment}/{name}"
             )
     return None
+
+
+def points(course: Course, assignment: str) -> dict[str, float]:
+    """Each test cell's points in the assignment's source notebooks."""
+    found: dict[str, float] = {}
+    for name in course.notebooks(assignment):
+        found |= submission.points(nbformat.read(course.solutions / assignment / name, 4))
+    return found
 
 
 def prepare(course: Course, assignment: str, folder: Path) -> None:

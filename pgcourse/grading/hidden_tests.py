@@ -1,15 +1,16 @@
-"""Hidden tests stay hidden in the feedback learners receive.
+"""Hidden tests stay hidden in the feedback learners receive, should an author add any.
 
-nbgrader puts the hidden tests back into the autograded notebook, and ``generate_feedback``
-renders it as it is, so each feedback page would show the hidden tests' code, inputs and
-expected values (nbgrader #917, #1363). And the hidden tests run in the learner's kernel, so
-whatever the kernel printed, raised or displayed from then on can carry them (a function can
-read the cell that calls it). nbgrader_config.py adds :class:`HideHiddenTests` to
-``GenerateFeedback``'s preprocessors (and only there: the formgrader shows instructors
-everything), and keeps ``judge.json`` out of the feedback folder. The page then shows what the
-learner wrote, without the hidden tests, each cell's points and comments, and, in place of the
-kernel's outputs, the grader's own words: why a test cell lost points, whether the kernel died
-or a cell overran, what the judge found. Learners see their outputs by running their notebook.
+The course's exercises have none: the judge is the hidden part of grading. But nbgrader puts
+hidden tests back into the autograded notebook, and ``generate_feedback`` renders it as it is,
+so each feedback page would show the hidden tests' code, inputs and expected values (nbgrader
+#917, #1363). And the hidden tests run in the learner's kernel, so whatever the kernel printed,
+raised or displayed from then on can carry them (a function can read the cell that calls it).
+nbgrader_config.py adds :class:`HideHiddenTests` to ``GenerateFeedback``'s preprocessors (and
+only there: the formgrader shows instructors everything), and keeps ``judge.json`` out of the
+feedback folder. The page then shows what the learner wrote, without the hidden tests, each
+cell's points and comments, and, in place of the kernel's outputs, the grader's own words: why a
+test cell lost points, whether the kernel died or a cell overran, what the judge found. Learners
+see their outputs by running their notebook.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from pgcourse.grading.outcomes import Kind, Verdict
 
 HIDDEN_NOTE = "# Hidden tests ran here: they check the same kinds of property on other inputs."
 TEST_FAILED = (
-    "this test cell did not get its points. Run it in your notebook: a visible test that fails "
-    "names the mistake. If the visible tests pass there, a hidden test failed: hidden tests "
-    "check the same kinds of property on other inputs, which are not shown."
+    "this test cell did not get its points. Run it in your notebook: a test that fails names "
+    "the mistake. If the tests pass there, the grader's own check failed: it checks the same "
+    "kinds of property on inputs of its own, which are not shown."
 )
 GRADER_ERRORS = {
     "KernelDied": "the kernel died while running this cell or an earlier one",

@@ -33,6 +33,15 @@ def is_test(cell: NotebookNode) -> bool:
     return cell.cell_type == "code" and bool(nbgrader.get("grade")) and not nbgrader.get("solution")
 
 
+def points(notebook: NotebookNode) -> dict[str, float]:
+    """Each test cell's points, by grade_id."""
+    return {
+        grade_id(c): float(c.metadata["nbgrader"].get("points", 0))
+        for c in notebook.cells
+        if is_test(c)
+    }
+
+
 def recognised(source: NotebookNode, submitted: NotebookNode) -> int:
     """How many of the source's graded and locked cells the submission still has."""
     known = {grade_id(c) for c in source.cells} - {None}
