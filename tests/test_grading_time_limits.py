@@ -101,9 +101,11 @@ def course(tmp_path_factory):
     return course
 
 
-def scores(course: driver.Course, student: str) -> dict[str, float]:
+def scores(
+    course: driver.Course, student: str, assignment: str = "score_function"
+) -> dict[str, float]:
     with Gradebook(course.db_url) as gradebook:
-        grades = gradebook.find_submission("score_function", student).notebooks[0].grades
+        grades = gradebook.find_submission(assignment, student).notebooks[0].grades
         return {g.cell.name: g.auto_score for g in grades if g.cell.cell_type == "code"}
 
 
@@ -274,28 +276,51 @@ def spinning(core: int, busy: int):
             spinner.wait()
 
 
-def test_a_busy_machine_does_not_change_the_training_verdict(reinforce_judge):
-    """The solution's loop, with the judge's seed, under a CPU budget twice what it uses on an
-    idle machine, passes again in a worker confined to one core shared with three busy
-    processes, where its training takes longer than that budget on the wall clock (which a
-    wall-clock budget would fail)."""
-    box, scratch, ref = reinforce_judge
+def test_a_busy_machine_does_not_change_the_grades(reinforce_judge, tmp_path, monkeypatch):
+    """A reinforce class (the solution, and a loop that ascends its loss) graded with one seed on
+    the machine as it is, then confined to one core shared with two busy processes, under a
+    training budget of twice the CPU the solution's loop uses: the same scores and the same
+    flags (none on honest work), though the busy grading of the solution took longer on the wall
+    clock than that budget (which a wall-clock budget would fail)."""
+    box, scratch, _ = reinforce_judge
+    seed = 20261208
     check = judge.CHECKS["reinforce"]["test_train_reinforce"]
-    (args,) = ref.inputs["test_train_reinforce"]
+    (args,) = judge.draw_inputs("reinforce", seed)["test_train_reinforce"]
     args = {name: value for name, value in args.items() if name != "eval_seed"}
     with judge.Worker(submission.program(solution("reinforce")), box, scratch, 30) as worker:
         check.train(worker, args, check.cpu_seconds)
         (_, idle, _) = worker.calls[0]
-    check = replace(check, cpu_seconds=2 * idle)
-    program = submission.program(solution("reinforce"))
-    with judge.Worker(program, box, scratch, 30) as worker:
-        with one_core() as core:
-            worker.ready()  # the worker's processes inherit the core; starting is not counted
-        with spinning(core, 3):
-            assert judge.first_problem(worker, check, ref, "test_train_reinforce") is None
-        (_, busy, wall), _ablated = worker.calls
-    print(f"training: idle {idle:.1f} CPU s; busy {busy:.1f} CPU s, {wall:.1f} wall s")
-    assert wall > check.cpu_seconds, "the machine was not busy enough to test anything"
+    budget = 2 * idle
+    monkeypatch.setitem(judge.CHECKS["reinforce"], "test_train_reinforce",
+                        replace(check, cpu_seconds=budget))  # fmt: skip
+    course = driver.scratch_course(REPO, tmp_path / "course")
+    ascends = solution("reinforce")
+    train = cell_of(ascends, "train_reinforce")
+    train.source = train.source.replace("loss.backward()", "(-loss).backward()")
+    driver.submit(course, "honest", "reinforce", nbformat.writes(solution("reinforce")))
+    driver.submit(course, "ascends", "reinforce", nbformat.writes(ascends))
+    driver.sync_gradebook(course, ["reinforce"])
+    options = grade.Options(seed=seed)
+
+    def graded() -> dict[str, tuple]:
+        found = {}
+        for student in ("honest", "ascends"):
+            outcome = driver.grade_submission(course, student, "reinforce", options=options)
+            path = course.autograded / student / "reinforce" / driver.VERDICT_FILE
+            flags = json.loads(path.read_text())["flagged"]
+            found[student] = (scores(course, student, "reinforce"), sorted(flags), outcome)
+        return found
+
+    idle_grades = graded()
+    with one_core() as core, spinning(core, 2):
+        busy_grades = graded()
+    for student in ("honest", "ascends"):
+        print(student, "idle:", idle_grades[student][2], "\nbusy:", busy_grades[student][2])
+        assert idle_grades[student][:2] == busy_grades[student][:2], student
+    assert idle_grades["honest"][:2] == (points_of("reinforce"), [])
+    assert idle_grades["ascends"][0]["test_train_reinforce"] == 0
+    print(f"budget {budget:.1f} CPU s (the solution's training used {idle:.1f} idle)")
+    assert busy_grades["honest"][2].seconds > budget, "the machine was not busy enough"
 
 
 def test_the_learners_cells_count_in_the_training_budget(reinforce_judge):

@@ -394,3 +394,13 @@ def test_a_blank_submission_that_goes_for_the_solutions_gets_nothing(tmp_path):
     autograded = nbformat.read(course.autograded / "mallory/score_function/score_function.ipynb", 4)
     printed = json.dumps([cell.get("outputs", []) for cell in autograded.cells])
     assert "BEGIN SOLUTION" not in printed and secret not in printed
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_learners_code_computes_on_one_thread(workdir, enabled):
+    """PyTorch's pool would otherwise have as many threads as the process may use cores, so the
+    same training would sum in another order, and take another path, under ``taskset`` or on a
+    pinned Dask worker than on the whole machine."""
+    with_two_cores = "import os; os.sched_setaffinity(0, {0, 1}) if os.cpu_count() > 1 else None\n"
+    code = with_two_cores + "import json, torch; print(json.dumps(torch.get_num_threads()))"
+    assert run(Sandbox(enabled=enabled), code, workdir) == 1

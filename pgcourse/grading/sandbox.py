@@ -64,6 +64,12 @@ INSTALL_HINT = (
     "or pass --no-sandbox to grade without one, only on a machine that holds nothing else"
 )
 
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""PyTorch's and NumPy's thread pools of one thread in learners' processes: by default their size
+is the number of cores the process may use, which ``taskset``, a cgroup or a Dask worker pinned
+to a core changes, and with it the order of floating-point sums, a training run's path and so
+its grade."""
+
 
 def python() -> str:
     """This Python, by a path the sandbox shows: its environment's real folder, not a link to it
@@ -241,7 +247,7 @@ class Sandbox:
         When learners' code runs as another user, the writable folders become theirs."""
         limited = [*self.limits.prlimit(self.enabled), *argv]
         if not self.enabled:
-            return limited
+            return ["env", *(f"{name}={value}" for name, value in ONE_THREAD.items()), *limited]
         folders = tuple(Path(folder).resolve() for folder in (workdir, *writable))
         for folder in folders:
             hand_over(folder)
@@ -253,6 +259,7 @@ class Sandbox:
             "LANG": "C.UTF-8",
             "MPLCONFIGDIR": str(home / ".matplotlib"),
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            **ONE_THREAD,
             **(environment or {}),
         }
         # Started with these variables only: bubblewrap's first process, which stays in the
