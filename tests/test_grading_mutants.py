@@ -371,42 +371,41 @@ def cell_source(text: str, grade_id: str) -> str:
     return cell.source
 
 
-def survivors(assignment: str, tmp_path: Path, *mode: str) -> list[str]:
-    """The mutants of ``assignment`` that no test catches (tests/mutation.py in ``mode``), each
-    with its cell and mistake; every verdict is printed."""
+def verdicts(variants: list[tuple], tmp_path: Path, *mode: str) -> dict[str, str | None]:
+    """What failed each of ``variants`` (solution notebooks each with one cell's text replaced,
+    as in MUTANTS, all of one assignment), by its cell and name, None when nothing did:
+    tests/mutation.py in ``mode``. Every verdict is printed."""
+    assignment = variants[0][0]
     shutil.copytree(REPO / "solutions" / assignment, tmp_path / assignment)
     path = tmp_path / assignment / f"{assignment}.ipynb"
     solution = nbformat.read(path, as_version=4)
-    chosen = [m for m in MUTANTS if m[0] == assignment]
-    mutants = [
+    changed = [
         {
             "grade_id": grade_id,
             "source": cell_source(mutate(solution, grade_id, old, new), grade_id),
         }
-        for _, grade_id, _, old, new in chosen
+        for _, grade_id, _, old, new in variants
     ]
-    (tmp_path / "mutants.json").write_text(json.dumps(mutants))
+    (tmp_path / "variants.json").write_text(json.dumps(changed))
+    program = [sys.executable, str(REPO / "tests/mutation.py"), str(path)]
     result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "tests/mutation.py"),
-            str(path),
-            str(tmp_path / "mutants.json"),
-            *mode,
-        ],
+        [*program, str(tmp_path / "variants.json"), *mode],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    verdicts = json.loads(result.stdout.strip().splitlines()[-1])
-    lines = [
-        f"{grade_id}: {mistake} -> {verdicts[str(n)] or 'NOT CAUGHT'}"
-        for n, (_, grade_id, mistake, _, _) in enumerate(chosen)
-    ]
-    print(f"\n{assignment} {' '.join(mode)}: {sum(v is not None for v in verdicts.values())} of "
-          f"{len(chosen)} mutants caught\n  " + "\n  ".join(lines))  # fmt: skip
-    return [line for line in lines if line.endswith("NOT CAUGHT")]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    named = {f"{v[1]}: {v[2]}": found[str(n)] for n, v in enumerate(variants)}
+    lines = [f"{name} -> {verdict or 'nothing failed'}" for name, verdict in named.items()]
+    print(f"\n{assignment} {' '.join(mode)}:\n  " + "\n  ".join(lines))
+    return named
+
+
+def survivors(assignment: str, tmp_path: Path, *mode: str) -> list[str]:
+    """The mutants of ``assignment`` that nothing catches (tests/mutation.py in ``mode``)."""
+    found = verdicts([m for m in MUTANTS if m[0] == assignment], tmp_path, *mode)
+    return [name for name, verdict in found.items() if verdict is None]
 
 
 @pytest.mark.parametrize("assignment", sorted({m[0] for m in MUTANTS}))

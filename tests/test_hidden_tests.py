@@ -29,6 +29,9 @@ def test_no_assignment_has_hidden_tests():
     judge does (tests/test_grading_mutants.py); nbgrader's hidden tests would only leak."""
     for path in (REPO / "solutions").glob("*/*.ipynb"):
         assert "BEGIN HIDDEN TESTS" not in path.read_text(), path.name
+        for cell in filter(submission.is_test, nbformat.read(path, as_version=4).cells):
+            code = [line for line in cell.source.splitlines() if line.strip()[:1] not in "#"]
+            assert code, f"{submission.grade_id(cell)} tests nothing a learner can run"
 
 
 def traceback_at(line: int, message: str) -> dict:

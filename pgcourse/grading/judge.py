@@ -189,18 +189,21 @@ def action_sequences(rng: np.random.Generator) -> list[dict[str, Any]]:
 
 
 BALANCER = [[0.0, 0.0], [0.0, 0.0], [-2.5, 2.5], [-2.5, 2.5]]
-"""Pushes the cart the way the pole falls: greedy, it reaches CartPole-v1's 500-step limit."""
+"""Pushes the cart the way the pole falls: greedy, it reaches CartPole-v1's 500-step limit from
+about 85 % of start states, where an episode that ignores the limit runs on (for a median of
+3,500 steps; a balancer that never falls would make such an episode endless)."""
 
 
 def episodes(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """The balancer greedy from four start states (all four fall short of the limit in about 5
+    of 10,000 runs), and sampling; a random policy greedy and sampling."""
+
     def seeds() -> dict[str, int]:
         return {"seed": int(rng.integers(2**31)), "sample_seed": int(rng.integers(2**31))}
 
-    return [
-        {"theta": theta, "greedy": greedy, **seeds()}
-        for theta in (BALANCER, normal(rng, 4, 2))
-        for greedy in (True, False)
-    ]
+    runs = [(BALANCER, True)] * 4 + [(BALANCER, False)]
+    runs += [(theta := normal(rng, 4, 2), True), (theta, False)]
+    return [{"theta": theta, "greedy": greedy, **seeds()} for theta, greedy in runs]
 
 
 def sampled_episode(rng: np.random.Generator) -> list[dict[str, Any]]:
